@@ -1,0 +1,12 @@
+"""Feature blueprints: thin views that parse input, call services, commit once and render."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.blueprints import account, admin, auth, home, ops
+
+    for module in (ops, auth, home, account, admin):
+        app.register_blueprint(module.bp)

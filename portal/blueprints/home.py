@@ -1,0 +1,27 @@
+"""My day: the page an employee lands on."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, url_for
+from flask_login import current_user, login_required
+
+from portal import htmx
+from portal.db import utcnow
+from portal.timezones import zone_for
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+def index() -> Response:
+    if current_user.is_authenticated:
+        return redirect(url_for("home.my_day"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/my-day")
+@login_required
+def my_day() -> Response:
+    zone = zone_for(current_user)
+    now = utcnow().astimezone(zone)
+    return htmx.render("home/my_day.html", now=now, zone=zone, user=current_user)

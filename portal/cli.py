@@ -1,0 +1,118 @@
+"""Command-line operations: `flask --app wsgi <command>` or the `foyer <command>` console script."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+from sqlalchemy.orm import Session
+
+from portal.errors import RuleViolation
+from portal.models import Role, Site
+from portal.services import accounts, demo_company
+from portal.services.audit import Actor
+
+
+def _writer() -> Session:
+    _reader, writer = current_app.extensions["foyer.sessions"]
+    return writer()
+
+
+def register_commands(app: Flask) -> None:
+    @app.cli.command("upgrade-db")
+    def upgrade_db() -> None:
+        """Create or migrate the database schema to the newest revision."""
+        from portal.schema import upgrade
+
+        engine = current_app.extensions["foyer.engine"]
+        upgrade(engine)
+        click.echo(f"database at {engine.url.render_as_string(hide_password=True)} is up to date")
+
+    @app.cli.command("seed-demo")
+    def seed_demo() -> None:
+        """Load the demo company (idempotent) and print its sign-ins."""
+        with _writer() as session, session.begin():
+            logins = demo_company.seed_demo(session)
+        click.echo("\nDemo company loaded. Sign in at http://127.0.0.1:5000 with:")
+        for login in logins:
+            click.echo(
+                f"  {login.role:<24} {login.email:<28} password: {demo_company.DEMO_PASSWORD}"
+            )
+        click.echo("")
+
+    @app.cli.command("create-user")
+    @click.option("--email", required=True)
+    @click.option("--name", required=True)
+    @click.option("--department", default="")
+    @click.option("--site", "site_slug", default=None, help="home site slug")
+    @click.option("--password", is_flag=True, help="prompt for a password (local sign-in)")
+    def create_user(
+        email: str, name: str, department: str, site_slug: str | None, password: bool
+    ) -> None:
+        """Create an account."""
+        secret = (
+            click.prompt("Password", hide_input=True, confirmation_prompt=True)
+            if password
+            else None
+        )
+        with _writer() as session, session.begin():
+            site = _site(session, site_slug) if site_slug else None
+            try:
+                user = accounts.create_user(
+                    session,
+                    Actor.system("cli"),
+                    email=email,
+                    name=name,
+                    department=department,
+                    password=secret,
+                    home_site=site,
+                )
+            except RuleViolation as violation:
+                raise click.ClickException(violation.message) from violation
+        click.echo(f"created {user.email} (id {user.id})")
+
+    @app.cli.command("grant-role")
+    @click.argument("email")
+    @click.argument("role", type=click.Choice([r.value for r in Role]))
+    @click.option("--site", "site_slug", default=None, help="site slug, for coordinators")
+    def grant_role(email: str, role: str, site_slug: str | None) -> None:
+        """Give a person the coordinator (of a site) or admin role."""
+        with _writer() as session, session.begin():
+            user = accounts.find_by_email(session, email)
+            if user is None:
+                raise click.ClickException(f"no account for {email}")
+            site = _site(session, site_slug) if site_slug else None
+            try:
+                accounts.grant_role(session, Actor.system("cli"), user, role, site)
+            except RuleViolation as violation:
+                raise click.ClickException(violation.message) from violation
+        click.echo(f"{email} is now {role}{' of ' + site_slug if site_slug else ''}")
+
+    @app.cli.command("deactivate-user")
+    @click.argument("email")
+    def deactivate_user(email: str) -> None:
+        """Deactivate an account and end all its sessions."""
+        with _writer() as session, session.begin():
+            user = accounts.find_by_email(session, email)
+            if user is None:
+                raise click.ClickException(f"no account for {email}")
+            try:
+                accounts.deactivate_user(session, Actor.system("cli"), user)
+            except RuleViolation as violation:
+                raise click.ClickException(violation.message) from violation
+        click.echo(f"{email} is deactivated")
+
+
+def _site(session: Session, slug: str) -> Site:
+    from sqlalchemy import select
+
+    site = session.scalar(select(Site).where(Site.slug == slug))
+    if site is None:
+        raise click.ClickException(f"no site with slug {slug!r}")
+    return site
+
+
+def main() -> None:
+    from portal import create_app
+
+    FlaskGroup(create_app=create_app)()

@@ -1,0 +1,94 @@
+"""Settings read from FOYER_* environment variables, with defaults that run the embedded demo."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    """Every setting the app reads. The README lists them with the same defaults."""
+
+    instance_path: Path
+    database_url: str = ""
+    secret_key: str = ""
+    redis_url: str = ""
+    base_url: str = "http://127.0.0.1:5000"
+    password_login: bool = True
+    session_idle_minutes: int = 12 * 60
+    session_max_hours: int = 7 * 24
+    login_rate_limit: str = "10 per minute;50 per hour"
+    proxy_count: int = 0
+    oidc_discovery_url: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_provider_name: str = "single sign-on"
+    oidc_groups_claim: str = "groups"
+    # "group=role" pairs separated by ";" where role is admin or coordinator@<site-slug>
+    oidc_group_roles: str = ""
+    log_level: str = "INFO"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_discovery_url and self.oidc_client_id)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: os._Environ[str] | dict[str, str] | None = None,
+        instance_path: Path | None = None,
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        instance = Path(env.get("FOYER_INSTANCE_PATH") or instance_path or Path.cwd() / "instance")
+        settings = cls(instance_path=instance)
+        for f in fields(cls):
+            key = f"FOYER_{f.name.upper()}"
+            if f.name in {"instance_path", "extra"} or key not in env:
+                continue
+            raw = env[key]
+            current = getattr(settings, f.name)
+            if isinstance(current, bool):
+                value: Any = _bool(raw)
+            elif isinstance(current, int):
+                value = int(raw)
+            else:
+                value = raw
+            setattr(settings, f.name, value)
+        return settings
+
+    def apply_overrides(self, overrides: dict[str, Any]) -> None:
+        names = {f.name for f in fields(self)}
+        for key, value in overrides.items():
+            if key in names:
+                setattr(self, key, value)
+            else:
+                self.extra[key] = value
+
+    def finish_defaults(self) -> None:
+        """Fill what depends on the instance folder: the SQLite file and a generated secret key."""
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.instance_path / 'foyer.sqlite3'}"
+        if not self.secret_key:
+            self.secret_key = _instance_secret(self.instance_path / "secret_key")
+
+
+def _instance_secret(path: Path) -> str:
+    """A per-installation secret, created once with owner-only permissions."""
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

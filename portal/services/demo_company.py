@@ -1,0 +1,295 @@
+"""The demo company `make run` loads: two sites in different zones, rooms, desks and ~200 people.
+
+Idempotent: everything is found by its natural key first, so running it again changes nothing."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.models import Building, Desk, DeskKind, Floor, Role, Room, Site, User
+from portal.services import accounts
+from portal.services.audit import Actor
+
+DEMO_PASSWORD = "foyer-demo"  # noqa: S105 - documented demo credential, printed by make run
+DEPARTMENTS = [
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "People",
+    "Operations",
+    "Design",
+    "Customer Success",
+    "Legal",
+]
+FIRST = [
+    "Lena",
+    "Jonas",
+    "Maya",
+    "Noah",
+    "Amara",
+    "Luca",
+    "Sofia",
+    "Elias",
+    "Hana",
+    "Mateo",
+    "Zoe",
+    "Felix",
+    "Aisha",
+    "Leon",
+    "Ines",
+    "Omar",
+    "Clara",
+    "Theo",
+    "Priya",
+    "Ben",
+    "Yuki",
+    "Nina",
+    "Samuel",
+    "Leila",
+    "David",
+]
+LAST = [
+    "Fischer",
+    "Weber",
+    "Johnson",
+    "Okafor",
+    "Rossi",
+    "Garcia",
+    "Schmidt",
+    "Nguyen",
+    "Kowalski",
+    "Haddad",
+    "Meyer",
+    "Silva",
+    "Chen",
+    "Brown",
+    "Novak",
+    "Dubois",
+]
+ROOM_NAMES = [
+    "Spree",
+    "Havel",
+    "Elbe",
+    "Oder",
+    "Rhein",
+    "Main",
+    "Mosel",
+    "Isar",
+    "Neckar",
+    "Weser",
+    "Saale",
+    "Ems",
+    "Lahn",
+    "Ruhr",
+    "Hudson",
+    "Harlem",
+    "Bronx",
+    "Gowanus",
+    "Astoria",
+    "Chelsea",
+    "Tribeca",
+    "Soho",
+    "Nolita",
+    "Dumbo",
+    "Inwood",
+    "Flatiron",
+    "Battery",
+    "Bowery",
+    "Hells Kitchen",
+    "Kips Bay",
+    "Murray Hill",
+    "Noho",
+    "Turtle Bay",
+    "Yorkville",
+    "Gramercy",
+    "Chinatown",
+    "Midtown",
+    "Riverside",
+    "Highline",
+    "Seaport",
+    "Alphabet",
+    "Greenpoint",
+]
+EQUIPMENT = ["display", "video conferencing", "whiteboard", "step-free access", "phone"]
+DESK_ATTRIBUTES = ["standing", "dual monitor", "docking station", "window"]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    slug: str
+    name: str
+    address: str
+    zone: str
+    building: str
+    levels: tuple[int, ...]
+    opens: time
+    closes: time
+
+
+SITES = [
+    SiteSpec(
+        "berlin",
+        "Berlin",
+        "Torstraße 140, 10119 Berlin, Germany",
+        "Europe/Berlin",
+        "Torhaus",
+        (1, 2, 3),
+        time(8, 0),
+        time(19, 0),
+    ),
+    SiteSpec(
+        "new-york",
+        "New York",
+        "200 Hudson Street, New York, NY 10013, USA",
+        "America/New_York",
+        "Hudson",
+        (10, 11, 12),
+        time(8, 0),
+        time(19, 0),
+    ),
+]
+
+
+def seed_demo(session: Session) -> list[DemoLogin]:
+    actor = Actor.system("seed-demo")
+    sites = [_site(session, spec) for spec in SITES]
+    rng = random.Random(2026)  # noqa: S311 - deterministic demo data, not security
+    people = _people(session, actor, sites, rng)
+    room_names = iter(ROOM_NAMES)
+    for site, spec in zip(sites, SITES, strict=True):
+        for floor in _floors(session, site, spec):
+            _rooms(session, floor, room_names, rng)
+            _desks(session, floor, people, rng)
+    session.flush()
+    return _logins(session, actor, sites)
+
+
+def _site(session: Session, spec: SiteSpec) -> Site:
+    site = session.scalar(select(Site).where(Site.slug == spec.slug))
+    if site is None:
+        site = Site(
+            slug=spec.slug,
+            name=spec.name,
+            address=spec.address,
+            time_zone=spec.zone,
+            opens_at=spec.opens,
+            closes_at=spec.closes,
+            open_weekdays="12345",
+        )
+        session.add(site)
+        session.flush()
+    return site
+
+
+def _floors(session: Session, site: Site, spec: SiteSpec) -> list[Floor]:
+    building = session.scalar(select(Building).where(Building.site_id == site.id))
+    if building is None:
+        building = Building(site=site, name=spec.building)
+        session.add(building)
+        session.flush()
+    floors = []
+    for level in spec.levels:
+        floor = session.scalar(
+            select(Floor).where(Floor.building_id == building.id, Floor.level == level)
+        )
+        if floor is None:
+            floor = Floor(building=building, level=level, name=f"Floor {level}")
+            session.add(floor)
+            session.flush()
+        floors.append(floor)
+    return floors
+
+
+def _rooms(session: Session, floor: Floor, names: object, rng: random.Random) -> None:
+    existing = session.scalars(select(Room).where(Room.floor_id == floor.id)).all()
+    for index in range(len(existing), 7):
+        name = next(names)  # type: ignore[call-overload]
+        capacity = rng.choice([2, 4, 4, 6, 8, 10, 12, 16])
+        kit = sorted(rng.sample(EQUIPMENT, rng.randint(1, 4)))
+        session.add(
+            Room(
+                floor=floor,
+                name=name,
+                capacity=capacity,
+                equipment=kit,
+                needs_approval=capacity >= 16 or index == 6,
+                active=True,
+            )
+        )
+
+
+def _desks(session: Session, floor: Floor, people: list[User], rng: random.Random) -> None:
+    count = session.scalars(select(Desk.id).where(Desk.floor_id == floor.id)).all()
+    zones = rng.sample(DEPARTMENTS, 4)
+    for number in range(len(count) + 1, 51):
+        zone = zones[(number - 1) // 13]
+        desk = Desk(
+            floor=floor,
+            name=f"{floor.level}.{number:02d}",
+            zone=zone,
+            attributes=sorted(rng.sample(DESK_ATTRIBUTES, rng.randint(0, 2))),
+            kind=DeskKind.HOT,
+        )
+        if number % 23 == 0:
+            desk.kind = DeskKind.ASSIGNED
+            desk.assigned_user_id = rng.choice(people).id
+        elif number == 50:
+            desk.kind = DeskKind.DISABLED
+            desk.disabled_reason = "Broken chair, replacement ordered"
+        session.add(desk)
+
+
+def _people(session: Session, actor: Actor, sites: list[Site], rng: random.Random) -> list[User]:
+    people = []
+    for index in range(200):
+        first, last = FIRST[index % len(FIRST)], LAST[(index * 7 + index // 25) % len(LAST)]
+        email = f"{first}.{last}{'' if index < len(FIRST) else index}@example.com".lower()
+        user = accounts.find_by_email(session, email)
+        if user is None:
+            user = accounts.create_user(
+                session,
+                actor,
+                email=email,
+                name=f"{first} {last}",
+                department=DEPARTMENTS[index % len(DEPARTMENTS)],
+                home_site=sites[index % 2],
+            )
+        people.append(user)
+    return people
+
+
+def _logins(session: Session, actor: Actor, sites: list[Site]) -> list[DemoLogin]:
+    specs = [
+        ("employee", "lena.fischer@example.com", "Lena Fischer", None, sites[0]),
+        ("coordinator (Berlin)", "jonas.weber@example.com", "Jonas Weber", sites[0], sites[0]),
+        ("coordinator (New York)", "maya.johnson@example.com", "Maya Johnson", sites[1], sites[1]),
+        ("admin", "amara.okafor@example.com", "Amara Okafor", None, sites[0]),
+    ]
+    logins = []
+    for role, email, name, coordinated, home in specs:
+        user = accounts.find_by_email(session, email)
+        if user is None:
+            user = accounts.create_user(
+                session, actor, email=email, name=name, department="Operations", home_site=home
+            )
+        if user.password_hash is None:
+            user.password_hash = accounts.hash_password(DEMO_PASSWORD)
+        if coordinated is not None:
+            accounts.grant_role(session, actor, user, Role.COORDINATOR, coordinated)
+        if role == "admin":
+            accounts.grant_role(session, actor, user, Role.ADMIN)
+        logins.append(DemoLogin(role, email, name))
+    return logins

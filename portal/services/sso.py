@@ -1,0 +1,138 @@
+"""Single sign-on accounts: just-in-time creation and update from verified ID-token claims, and the
+mapping from the provider's groups to Foyer roles. The OIDC protocol itself is in integrations/oidc.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.db import utcnow
+from portal.errors import RuleViolation
+from portal.models import ExternalIdentity, Role, Site, User
+from portal.services import accounts, audit
+from portal.services.audit import Actor
+
+
+@dataclass(frozen=True)
+class GroupRole:
+    group: str
+    role: Role
+    site_slug: str | None = None
+
+
+def parse_group_roles(spec: str) -> list[GroupRole]:
+    """Parses "foyer-admins=admin; facilities-berlin=coordinator@berlin"."""
+    mapping: list[GroupRole] = []
+    for part in spec.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        group, sep, target = part.partition("=")
+        role_name, _, site_slug = target.strip().partition("@")
+        if not sep or not group.strip() or role_name not in {r.value for r in Role}:
+            raise ValueError(f"bad group-to-role mapping: {part!r}")
+        if role_name == Role.COORDINATOR and not site_slug:
+            raise ValueError(f"coordinator needs a site, e.g. {group}=coordinator@berlin")
+        mapping.append(GroupRole(group.strip(), Role(role_name), site_slug or None))
+    return mapping
+
+
+def _claim_groups(claims: dict[str, Any], groups_claim: str) -> set[str]:
+    raw = claims.get(groups_claim) or []
+    if isinstance(raw, str):
+        raw = [raw]
+    return {str(g) for g in raw}
+
+
+def sign_in_from_claims(
+    session: Session,
+    actor: Actor,
+    *,
+    issuer: str,
+    claims: dict[str, Any],
+    group_roles: list[GroupRole],
+    groups_claim: str = "groups",
+) -> User:
+    """The Foyer user for these verified claims, created or updated; roles synced from groups."""
+    subject = str(claims.get("sub") or "")
+    if not subject or not issuer:
+        raise RuleViolation("The identity provider sent no subject; sign-in refused.")
+    identity = session.scalar(
+        select(ExternalIdentity).where(
+            ExternalIdentity.issuer == issuer, ExternalIdentity.subject == subject
+        )
+    )
+    email = accounts.normalise_email(str(claims.get("email") or ""))
+    name = str(claims.get("name") or claims.get("preferred_username") or email.split("@")[0])
+    if identity is None:
+        user = accounts.find_by_email(session, email)
+        if user is not None and claims.get("email_verified") is not True:
+            # Linking by an unverified address would let anyone claim an existing account.
+            audit.record(session, actor, "sso.link_refused", user, after={"issuer": issuer})
+            raise RuleViolation(
+                f"An account for {email} exists already and the provider did not confirm the "
+                "address. Ask an administrator to link it."
+            )
+        if user is None:
+            user = accounts.create_user(
+                session,
+                actor,
+                email=email,
+                name=name,
+                department=str(claims.get("department") or ""),
+            )
+        identity = ExternalIdentity(user=user, issuer=issuer, subject=subject)
+        session.add(identity)
+        session.flush()
+        audit.record(session, actor, "sso.linked", user, after={"issuer": issuer})
+    user = identity.user
+    if not user.active:
+        audit.record(session, actor, "login.refused_inactive", user)
+        raise RuleViolation("This account is deactivated. Ask your office coordinator.")
+    _update_profile(session, actor, user, email=email, name=name, claims=claims)
+    _sync_group_roles(session, actor, user, _claim_groups(claims, groups_claim), group_roles)
+    identity.last_login_at = utcnow()
+    return user
+
+
+def _update_profile(
+    session: Session, actor: Actor, user: User, *, email: str, name: str, claims: dict[str, Any]
+) -> None:
+    before = accounts.user_snapshot(user)
+    if email != user.email and accounts.find_by_email(session, email) is None:
+        user.email = email
+    user.name = name[:120]
+    if claims.get("department"):
+        user.department = str(claims["department"])[:120]
+    after = accounts.user_snapshot(user)
+    if after != before:
+        audit.record(session, actor, "user.updated_from_sso", user, before=before, after=after)
+
+
+def _sync_group_roles(
+    session: Session, actor: Actor, user: User, groups: set[str], group_roles: list[GroupRole]
+) -> None:
+    sites = {s.slug: s for s in session.scalars(select(Site))}
+    wanted: set[tuple[str, int | None]] = set()
+    for mapping in group_roles:
+        if mapping.group not in groups:
+            continue
+        site = sites.get(mapping.site_slug) if mapping.site_slug else None
+        if mapping.site_slug and site is None:
+            continue  # mapping names a site that does not exist (yet)
+        wanted.add((mapping.role.value, site.id if site else None))
+        accounts.grant_role(session, actor, user, mapping.role, site, source="sso")
+    for grant in [g for g in user.grants if g.source == "sso"]:
+        if (grant.role, grant.site_id) not in wanted:
+            user.grants.remove(grant)
+            audit.record(
+                session,
+                actor,
+                "role.revoked",
+                user,
+                before={"role": grant.role, "site_id": grant.site_id, "source": "sso"},
+            )
+    session.flush()

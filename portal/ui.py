@@ -1,0 +1,69 @@
+"""Template set-up: navigation that lists only areas that exist, time filters, and the htmx
+response conventions (Vary, flash messages as out-of-band swaps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, current_app, get_flashed_messages, render_template
+from flask_login import current_user
+
+from portal import htmx, permissions
+from portal.timezones import format_local, zone_for
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+    section: str  # the blueprint whose pages mark this item as current
+
+
+def navigation() -> list[NavItem]:
+    if not current_user.is_authenticated:
+        return []
+    items = [NavItem("My day", "home.my_day", "home")]
+    if permissions.is_admin(current_user):
+        items += [
+            NavItem("People", "admin.users", "admin.users"),
+            NavItem("Audit log", "admin.audit_log", "admin.audit"),
+        ]
+    return items
+
+
+def configure_templates(app: Flask) -> None:
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        settings = current_app.extensions["foyer.settings"]
+        return {
+            "nav_items": navigation(),
+            "sso_enabled": settings.oidc_enabled,
+            "sso_name": settings.oidc_provider_name,
+            "password_login": settings.password_login,
+        }
+
+    @app.template_filter("local")
+    def local_time(instant: datetime | None, site: Any = None, with_date: bool = True) -> str:
+        user = current_user if current_user.is_authenticated else None
+        return format_local(instant, zone_for(user, site), with_date)
+
+    @app.after_request
+    def htmx_conventions(response: Response) -> Response:
+        htmx.add_vary(response)
+        if (
+            htmx.wants_fragment()
+            and response.mimetype == "text/html"
+            and not response.direct_passthrough
+            and "HX-Redirect" not in response.headers
+            and "HX-Refresh" not in response.headers
+        ):
+            messages = get_flashed_messages(with_categories=True)
+            if messages:
+                oob = render_template("_partials/flash.html", messages=messages, oob=True)
+                response.set_data(response.get_data(as_text=True) + oob)
+        return response
