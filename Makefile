@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HTMX := portal/static/vendor/htmx.min.js
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench install assets migrate seed clean
+.PHONY: run test lint format bench serve install assets migrate seed screenshots clean
 
 run: install
 	$(BIN)/flask upgrade-db
@@ -27,9 +27,15 @@ format: install
 bench: install
 	$(BIN)/python -m bench
 
+# Production-style server: several sync workers (see portal/gunicorn_conf.py).
+serve: install
+	$(BIN)/gunicorn -c python:portal.gunicorn_conf wsgi:app
+
 install: $(STAMP) $(HTMX)
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null || \
+	  { echo "Foyer needs Python 3.11+ with venv (Debian: apt-get install python3-venv)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,assets]'

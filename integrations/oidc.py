@@ -9,13 +9,40 @@ from typing import Any
 
 import requests
 from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.flask_client import OAuth
-from flask import Flask, Response
+from authlib.integrations.base_client import MismatchingStateError
+from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
+from flask import Flask, Response, current_app, request
 from joserfc.errors import JoseError
 
 log = logging.getLogger("portal.sso")
-oauth = OAuth()
 CLIENT_NAME = "sso"
+EXTENSION = "foyer.oidc"
+
+# Public-key signatures only. Discovery documents may advertise "none" (Canaille does), and Authlib
+# would then accept an unsigned ID token; HMAC algorithms would need the client secret as the key.
+ID_TOKEN_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    "ES256", "ES384", "ES512", "EdDSA", "Ed25519", "Ed448",
+)  # fmt: skip
+
+UNREACHABLE = "The sign-in provider cannot be reached right now. Try again in a minute, or tell IT."
+NOT_VERIFIED = "That sign-in could not be verified, so it was refused. Please start again."
+LINK_USED = "This sign-in link was already used or has expired. Please start again."
+
+# What the provider may send back instead of a code (RFC 6749 4.1.2.1, OIDC Core 3.1.2.6).
+# Its error_description is not shown: anyone can put text into that URL.
+PROVIDER_ERRORS: dict[str, tuple[str, int]] = {
+    "access_denied": (
+        "Sign-in was cancelled, or the provider refused access to this account.",
+        403,
+    ),
+    "temporarily_unavailable": (UNREACHABLE, 503),
+    "server_error": (UNREACHABLE, 503),
+}
+PROVIDER_REFUSED = (
+    "The sign-in provider refused the request. Tell IT if this keeps happening.",
+    400,
+)
 
 
 class SsoError(Exception):
@@ -35,12 +62,29 @@ class SsoResult:
     id_token: str
 
 
+class ProviderApp(FlaskOAuth2App):
+    """Authlib's Flask client, except that the ID-token algorithms are not taken on trust from the
+    provider's discovery document."""
+
+    def load_server_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = super().load_server_metadata()
+        advertised = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+        allowed = [alg for alg in advertised if alg in ID_TOKEN_ALGORITHMS]
+        # An empty list would make joserfc fall back to its own defaults; RS256 is what OIDC requires.
+        metadata["id_token_signing_alg_values_supported"] = allowed or ["RS256"]
+        return metadata
+
+
 def configure_oidc(app: Flask) -> None:
+    # One registry per app: Authlib caches clients by name, so a module-level registry would hand a
+    # second app (another test, another configuration) the first app's provider and credentials.
     settings = app.extensions["foyer.settings"]
-    oauth.init_app(app)
+    registry = OAuth(app)
+    app.extensions[EXTENSION] = registry
     if settings.oidc_enabled:
-        oauth.register(
+        registry.register(
             CLIENT_NAME,
+            client_cls=ProviderApp,
             client_id=settings.oidc_client_id,
             client_secret=settings.oidc_client_secret or None,
             server_metadata_url=settings.oidc_discovery_url,
@@ -52,8 +96,13 @@ def configure_oidc(app: Flask) -> None:
         )
 
 
+def _client_or_none() -> Any:
+    registry: OAuth | None = current_app.extensions.get(EXTENSION)
+    return registry.create_client(CLIENT_NAME) if registry is not None else None
+
+
 def _client() -> Any:
-    client = oauth.create_client(CLIENT_NAME)
+    client = _client_or_none()
     if client is None:
         raise SsoError("Single sign-on is not configured here.", 404)
     return client
@@ -64,31 +113,28 @@ def start_sign_in(redirect_uri: str) -> Response:
     try:
         return _client().authorize_redirect(redirect_uri)
     except requests.RequestException as exc:
-        raise SsoError(
-            "The sign-in provider cannot be reached right now. Try again in a minute, or tell IT.",
-            503,
-            str(exc),
-        ) from exc
+        raise SsoError(UNREACHABLE, 503, str(exc)) from exc
 
 
 def finish_sign_in() -> SsoResult:
     """Exchanges the code and verifies the ID token; every failure becomes an SsoError."""
     client = _client()
+    error = request.args.get("error")
+    if error:
+        message, status = PROVIDER_ERRORS.get(error, PROVIDER_REFUSED)
+        description = request.args.get("error_description", "")
+        raise SsoError(message, status, f"provider error {error[:50]}: {description[:300]}")
     try:
         token = client.authorize_access_token()
     except requests.RequestException as exc:
-        raise SsoError(
-            "The sign-in provider cannot be reached right now. Try again in a minute, or tell IT.",
-            503,
-            str(exc),
-        ) from exc
+        raise SsoError(UNREACHABLE, 503, str(exc)) from exc
+    except MismatchingStateError as exc:
+        # A state this browser never got, or one already used: a replay, a forged link, or the
+        # back button after signing in.
+        raise SsoError(LINK_USED, 400, "state not issued to this session") from exc
     except (AuthlibBaseError, JoseError, ValueError, KeyError, RuntimeError) as exc:
         log.warning("SSO callback refused: %s", exc)
-        raise SsoError(
-            "That sign-in could not be verified, so it was refused. Please start again.",
-            400,
-            f"{type(exc).__name__}: {exc}",
-        ) from exc
+        raise SsoError(NOT_VERIFIED, 400, f"{type(exc).__name__}: {exc}") from exc
     userinfo = token.get("userinfo")
     id_token = token.get("id_token")
     if not userinfo or not id_token:
@@ -98,13 +144,14 @@ def finish_sign_in() -> SsoResult:
 
 def end_session_url(id_token: str | None, post_logout_redirect_uri: str) -> str | None:
     """The provider's sign-out URL when it supports RP-initiated logout, else None."""
-    if oauth.create_client(CLIENT_NAME) is None:
+    client = _client_or_none()
+    if client is None:
         return None
     try:
-        result = _client().create_logout_url(
+        result = client.create_logout_url(
             post_logout_redirect_uri=post_logout_redirect_uri,
             id_token_hint=id_token,
-            client_id=_client().client_id,
+            client_id=client.client_id,
         )
     except (requests.RequestException, RuntimeError) as exc:
         log.info("provider sign-out skipped: %s", exc)

@@ -27,8 +27,8 @@ def navigation() -> list[NavItem]:
     items = [NavItem("My day", "home.my_day", "home")]
     if permissions.is_admin(current_user):
         items += [
-            NavItem("People", "admin.users", "admin.users"),
-            NavItem("Audit log", "admin.audit_log", "admin.audit"),
+            NavItem("People", "admin.users.users", "admin.users"),
+            NavItem("Audit log", "admin.audit.audit_log", "admin.audit"),
         ]
     return items
 

@@ -126,27 +126,36 @@ def sso_start() -> Response:
 def sso_callback() -> Response:
     target = safe_next(session.pop(NEXT_KEY, None)) or url_for("home.my_day")
     try:
+        group_roles = sso.parse_group_roles(_settings().oidc_group_roles)
+    except ValueError as exc:
+        # A configuration mistake: say so, rather than a 500 on every sign-in.
+        return _sso_failed(
+            oidc.SsoError("Single sign-on is not set up correctly here. Tell IT.", 503, str(exc))
+        )
+    try:
         result = oidc.finish_sign_in()
         user = sso.sign_in_from_claims(
             db(),
             actor(),
             issuer=result.issuer,
             claims=result.claims,
-            group_roles=sso.parse_group_roles(_settings().oidc_group_roles),
+            group_roles=group_roles,
             groups_claim=_settings().oidc_groups_claim,
         )
     except oidc.SsoError as error:
         return _sso_failed(error)
     except RuleViolation as violation:
-        return _sso_failed(oidc.SsoError(violation.message, 403))
+        # The service refuses before writing anything but its audit record, which is kept.
+        return _sso_failed(oidc.SsoError(violation.message, 403), keep_pending=True)
     accounts.note_sign_in(db(), actor(), user, "sso")
     start_session(user, "sso", sso_id_token=result.id_token)
     commit()
     return redirect(target, code=303)
 
 
-def _sso_failed(error: oidc.SsoError) -> Response:
-    db().rollback()
+def _sso_failed(error: oidc.SsoError, keep_pending: bool = False) -> Response:
+    if not keep_pending:
+        db().rollback()
     audit.record(
         db(),
         actor(),

@@ -44,7 +44,16 @@ def _claim_groups(claims: dict[str, Any], groups_claim: str) -> set[str]:
     raw = claims.get(groups_claim) or []
     if isinstance(raw, str):
         raw = [raw]
+    if not isinstance(raw, list | tuple):
+        return set()  # a malformed claim grants nothing rather than failing the sign-in
     return {str(g) for g in raw}
+
+
+def _claim_email(claims: dict[str, Any]) -> str | None:
+    try:
+        return accounts.normalise_email(str(claims.get("email") or ""))
+    except RuleViolation:
+        return None
 
 
 def sign_in_from_claims(
@@ -56,55 +65,78 @@ def sign_in_from_claims(
     group_roles: list[GroupRole],
     groups_claim: str = "groups",
 ) -> User:
-    """The Foyer user for these verified claims, created or updated; roles synced from groups."""
+    """The Foyer user for these verified claims, created or updated; roles synced from groups.
+
+    Every refusal (RuleViolation) is decided before anything but its audit record is written, so
+    the caller can commit that record."""
     subject = str(claims.get("sub") or "")
-    if not subject or not issuer:
-        raise RuleViolation("The identity provider sent no subject; sign-in refused.")
+    if not subject or not issuer or len(subject) > 255 or len(issuer) > 255:
+        raise RuleViolation("The identity provider sent no usable subject; sign-in refused.")
     identity = session.scalar(
         select(ExternalIdentity).where(
             ExternalIdentity.issuer == issuer, ExternalIdentity.subject == subject
         )
     )
-    email = accounts.normalise_email(str(claims.get("email") or ""))
-    name = str(claims.get("name") or claims.get("preferred_username") or email.split("@")[0])
-    if identity is None:
-        user = accounts.find_by_email(session, email)
-        if user is not None and claims.get("email_verified") is not True:
-            # Linking by an unverified address would let anyone claim an existing account.
-            audit.record(session, actor, "sso.link_refused", user, after={"issuer": issuer})
+    email = _claim_email(claims)
+    fallback = (email or "").split("@")[0] or subject
+    name = str(claims.get("name") or claims.get("preferred_username") or "").strip()[:120]
+    if identity is not None:
+        user = identity.user
+        _refuse_if_inactive(session, actor, user)
+    else:
+        if email is None:
             raise RuleViolation(
-                f"An account for {email} exists already and the provider did not confirm the "
-                "address. Ask an administrator to link it."
+                "The sign-in provider sent no valid e-mail address for your account, so Foyer "
+                "cannot create it. Ask IT to add one."
             )
-        if user is None:
-            user = accounts.create_user(
-                session,
-                actor,
-                email=email,
-                name=name,
-                department=str(claims.get("department") or ""),
-            )
+        existing = accounts.find_by_email(session, email)
+        if existing is not None:
+            if claims.get("email_verified") is not True:
+                # Linking by an unverified address would let anyone claim an existing account.
+                audit.record(session, actor, "sso.link_refused", existing, after={"issuer": issuer})
+                raise RuleViolation(
+                    f"An account for {email} exists already and the provider did not confirm the "
+                    "address. Ask an administrator to link it."
+                )
+            _refuse_if_inactive(session, actor, existing)
+        user = existing or accounts.create_user(
+            session,
+            actor,
+            email=email,
+            name=name or fallback[:120],
+            department=str(claims.get("department") or "")[:120],
+        )
         identity = ExternalIdentity(user=user, issuer=issuer, subject=subject)
         session.add(identity)
         session.flush()
         audit.record(session, actor, "sso.linked", user, after={"issuer": issuer})
-    user = identity.user
-    if not user.active:
-        audit.record(session, actor, "login.refused_inactive", user)
-        raise RuleViolation("This account is deactivated. Ask your office coordinator.")
     _update_profile(session, actor, user, email=email, name=name, claims=claims)
     _sync_group_roles(session, actor, user, _claim_groups(claims, groups_claim), group_roles)
     identity.last_login_at = utcnow()
     return user
 
 
+def _refuse_if_inactive(session: Session, actor: Actor, user: User) -> None:
+    if not user.active:
+        audit.record(session, actor, "login.refused_inactive", user)
+        raise RuleViolation("This account is deactivated. Ask your office coordinator.")
+
+
 def _update_profile(
-    session: Session, actor: Actor, user: User, *, email: str, name: str, claims: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    user: User,
+    *,
+    email: str | None,
+    name: str,
+    claims: dict[str, Any],
 ) -> None:
     before = accounts.user_snapshot(user)
-    if email != user.email and accounts.find_by_email(session, email) is None:
+    # An address taken by another account stays where it is; the account is keyed on the subject.
+    if email and email != user.email and accounts.find_by_email(session, email) is None:
         user.email = email
-    user.name = name[:120]
+    if name:
+        user.name = name
     if claims.get("department"):
         user.department = str(claims["department"])[:120]
     after = accounts.user_snapshot(user)

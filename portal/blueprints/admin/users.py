@@ -45,7 +45,7 @@ def users() -> Response:
     status = request.args.get("status", "")
     result = search_people(db(), query, status, page)
     return htmx.render(
-        "admin/users.html", "admin/_users_table.html", result=result, q=query, status=status
+        "admin/users.html", "admin/_users_table.html", result=result, q=query, status_filter=status
     )
 
 
