@@ -125,7 +125,14 @@ def finish_sign_in() -> SsoResult:
         description = request.args.get("error_description", "")
         raise SsoError(message, status, f"provider error {error[:50]}: {description[:300]}")
     try:
-        token = client.authorize_access_token()
+        issuer = client.load_server_metadata()["issuer"]
+        # Authlib checks aud only through azp; OIDC Core 3.1.3.7 wants our client_id in aud.
+        token = client.authorize_access_token(
+            claims_options={
+                "iss": {"essential": True, "value": issuer},
+                "aud": {"essential": True, "value": client.client_id},
+            }
+        )
     except requests.RequestException as exc:
         raise SsoError(UNREACHABLE, 503, str(exc)) from exc
     except MismatchingStateError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     status = 400
@@ -26,10 +28,21 @@ class Conflict(DomainError):
 
 
 class RuleViolation(DomainError):
-    """A broken rule, carrying field -> message pairs that the view maps back onto its form."""
+    """A broken rule, carrying field -> message pairs that the view maps back onto its form,
+    the name of the rule that refused, and (for bookings) the nearest alternatives."""
 
     status = 422
 
-    def __init__(self, errors: dict[str, str] | str) -> None:
+    def __init__(
+        self, errors: dict[str, str] | str, rule: str = "", alternatives: list[Any] | None = None
+    ) -> None:
         self.errors = {"": errors} if isinstance(errors, str) else dict(errors)
+        self.rule = rule
+        self.alternatives = alternatives or []
         super().__init__("; ".join(self.errors.values()))
+
+
+class SlotTaken(RuleViolation):
+    """Someone else holds that time: the answer to losing a booking race."""
+
+    status = 409

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from portal.models import Site, User
@@ -29,3 +29,20 @@ def format_local(instant: datetime | None, zone: ZoneInfo, with_date: bool = Tru
     local = instant.astimezone(zone)
     text = local.strftime("%a %-d %b %Y, %H:%M" if with_date else "%H:%M")
     return f"{text} {local.tzname()}"
+
+
+def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
+    """A wall-clock time in `zone` as a UTC instant. In the spring-forward gap the time does not
+    exist and is moved forward by the gap; in the autumn fold the first occurrence is taken."""
+    aware = local.replace(tzinfo=zone, fold=0)
+    roundtrip = aware.astimezone(UTC).astimezone(zone)
+    if roundtrip.replace(tzinfo=None) != local:  # nonexistent wall time
+        aware = local.replace(tzinfo=zone, fold=1)
+    return aware.astimezone(UTC)
+
+
+def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants at which a local calendar day starts and ends (23 or 25 hours on DST days)."""
+    start = to_utc(datetime.combine(day, time()), zone)
+    end = to_utc(datetime.combine(day + timedelta(days=1), time()), zone)
+    return start, end

@@ -108,6 +108,25 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     session.close()
 
 
+@pytest.fixture
+def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A brand-new, empty database on the same backend as this test's parameter, for tests that
+    commit for real (CLI commands, concurrent writers)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture
+def fresh_engine(empty_database_url: str) -> Iterator[Engine]:
+    """A migrated, empty database whose commits are real (no rollback)."""
+    eng = make_engine(empty_database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
 def make_test_app(tmp_path: Path, database_url: str, **overrides: Any) -> Flask:
     config: dict[str, Any] = {
         "TESTING": True,

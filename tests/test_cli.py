@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import func, select
 
 from portal.models import Desk, Floor, Role, Room, Site, User
-from tests.conftest import _postgres_database, make_test_app
-
-
-@pytest.fixture
-def empty_database_url(database_url, tmp_path) -> Iterator[str]:
-    """A brand-new, empty database on the same backend as this test run's parameter."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    else:
-        yield from _postgres_database()
+from tests.conftest import make_test_app
 
 
 @pytest.fixture

@@ -1,18 +1,37 @@
 """Typed SQLAlchemy models, one module per domain. Importing this package registers them all."""
 
 from portal.models.audit import AuditEvent
+from portal.models.bookings import (
+    HOLDING_STATUSES,
+    Blackout,
+    Booking,
+    BookingPolicy,
+    BookingSeries,
+    BookingStatus,
+)
+from portal.models.mail import OutboxMessage, OutboxStatus
 from portal.models.people import ExternalIdentity, LoginSession, Role, RoleGrant, User
 from portal.models.sites import Building, Floor, Site
-from portal.models.spaces import Desk, DeskKind, Room
+from portal.models.spaces import Desk, DeskAssignment, Resource, ResourceKind, Room
 
 __all__ = [
+    "HOLDING_STATUSES",
     "AuditEvent",
+    "Blackout",
+    "Booking",
+    "BookingPolicy",
+    "BookingSeries",
+    "BookingStatus",
+    "DeskAssignment",
+    "Resource",
+    "ResourceKind",
     "Building",
     "Desk",
-    "DeskKind",
     "ExternalIdentity",
     "Floor",
     "LoginSession",
+    "OutboxMessage",
+    "OutboxStatus",
     "Role",
     "RoleGrant",
     "Room",

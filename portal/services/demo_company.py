@@ -5,13 +5,15 @@ Idempotent: everything is found by its natural key first, so running it again ch
 from __future__ import annotations
 
 import random
+import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import Building, Desk, DeskKind, Floor, Role, Room, Site, User
+from portal.models import Building, Desk, DeskAssignment, Floor, Role, Room, Site, User
 from portal.services import accounts
 from portal.services.audit import Actor
 
@@ -213,43 +215,60 @@ def _floors(session: Session, site: Site, spec: SiteSpec) -> list[Floor]:
     return floors
 
 
-def _rooms(session: Session, floor: Floor, names: object, rng: random.Random) -> None:
+def _rooms(session: Session, floor: Floor, names: Iterator[str], rng: random.Random) -> None:
     existing = session.scalars(select(Room).where(Room.floor_id == floor.id)).all()
-    for index in range(len(existing), 7):
-        name = next(names)  # type: ignore[call-overload]
+    for index in range(7):
+        name = next(names)
         capacity = rng.choice([2, 4, 4, 6, 8, 10, 12, 16])
         kit = sorted(rng.sample(EQUIPMENT, rng.randint(1, 4)))
+        if index < len(existing):
+            continue  # names are drawn either way, so a re-run names the same rooms
+        # Rooms along the top and bottom walls of the plan; the biggest need approval.
         session.add(
             Room(
+                site_id=floor.building.site_id,
                 floor=floor,
                 name=name,
                 capacity=capacity,
                 equipment=kit,
-                needs_approval=capacity >= 16 or index == 6,
-                active=True,
+                needs_approval=capacity >= 16,
+                buffer_minutes=5 if capacity >= 10 else 0,
+                qr_code=_qr(),
+                plan_x=0.06 + (index % 4) * 0.26,
+                plan_y=0.08 if index < 4 else 0.9,
             )
         )
 
 
 def _desks(session: Session, floor: Floor, people: list[User], rng: random.Random) -> None:
-    count = session.scalars(select(Desk.id).where(Desk.floor_id == floor.id)).all()
+    existing = session.scalars(select(Desk.id).where(Desk.floor_id == floor.id)).all()
     zones = rng.sample(DEPARTMENTS, 4)
-    for number in range(len(count) + 1, 51):
-        zone = zones[(number - 1) // 13]
+    assignees = rng.sample(people, 3)
+    for number in range(len(existing) + 1, 51):
+        # Five rows of ten across the middle band of the plan; zones are column groups.
+        row, col = divmod(number - 1, 10)
         desk = Desk(
+            site_id=floor.building.site_id,
             floor=floor,
             name=f"{floor.level}.{number:02d}",
-            zone=zone,
+            zone=zones[min(col // 3, 3)],
             attributes=sorted(rng.sample(DESK_ATTRIBUTES, rng.randint(0, 2))),
-            kind=DeskKind.HOT,
+            assignment=DeskAssignment.HOT,
+            qr_code=_qr(),
+            plan_x=0.06 + col * 0.098,
+            plan_y=0.26 + row * 0.12,
         )
         if number % 23 == 0:
-            desk.kind = DeskKind.ASSIGNED
-            desk.assigned_user_id = rng.choice(people).id
+            desk.assignment = DeskAssignment.ASSIGNED
+            desk.assigned_user_id = assignees[number // 23].id
         elif number == 50:
-            desk.kind = DeskKind.DISABLED
+            desk.active = False
             desk.disabled_reason = "Broken chair, replacement ordered"
         session.add(desk)
+
+
+def _qr() -> str:
+    return secrets.token_urlsafe(6)
 
 
 def _people(session: Session, actor: Actor, sites: list[Site], rng: random.Random) -> list[User]:
