@@ -272,7 +272,7 @@ def _forbid_overlapping_bookings() -> None:
         )
         return
     # SQLite: triggers play the constraint's part (timestamps are stored as sortable text).
-    overlap = (  # noqa: S608 - constant text, no input
+    overlap = (
         "SELECT RAISE(ABORT, 'ex_bookings_no_overlap') WHERE EXISTS (SELECT 1 FROM bookings b "
         "WHERE b.resource_id = NEW.resource_id AND b.id IS NOT NEW.id "
         f"AND b.status IN {HOLDING} AND b.start_at < NEW.blocked_until "
