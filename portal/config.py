@@ -35,6 +35,19 @@ class Settings:
     oidc_groups_claim: str = "groups"
     # "group=role" pairs separated by ";" where role is admin or coordinator@<site-slug>
     oidc_group_roles: str = ""
+    # Outgoing mail. No server: messages are kept in the admin's outbox instead of sent.
+    mail_server: str = ""
+    mail_port: int = 587
+    mail_username: str = ""
+    mail_password: str = ""
+    mail_use_tls: bool = True  # STARTTLS
+    mail_from: str = "Foyer <foyer@localhost>"
+    mail_timeout: int = 10  # seconds, for each SMTP network operation
+    mail_max_attempts: int = 8  # then FAILED; retries back off 1, 2, 4 ... 60 minutes
+    # Background jobs: with redis_url they run in `flask run-worker` processes; without it a
+    # consumer thread in each web process runs them (queue in instance/jobs.sqlite3).
+    jobs_in_process: bool = True
+    jobs_workers: int = 2  # worker threads per consumer
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -52,3 +52,16 @@ def trigger(response: Response, event: str, detail: Any = None) -> Response:
 def add_vary(response: Response) -> Response:
     response.vary.add("HX-Request")
     return response
+
+
+def retarget(response: Response, selector: str, swap: str = "innerHTML") -> Response:
+    """Send this answer somewhere other than the element that asked (e.g. a refusal to the panel)."""
+    if is_htmx():
+        response.headers["HX-Retarget"] = selector
+        response.headers["HX-Reswap"] = swap
+    return response
+
+
+def push_url(response: Response, url: str) -> Response:
+    response.headers["HX-Push-Url"] = url
+    return response

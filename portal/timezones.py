@@ -34,11 +34,9 @@ def format_local(instant: datetime | None, zone: ZoneInfo, with_date: bool = Tru
 def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     """A wall-clock time in `zone` as a UTC instant. In the spring-forward gap the time does not
     exist and is moved forward by the gap; in the autumn fold the first occurrence is taken."""
-    aware = local.replace(tzinfo=zone, fold=0)
-    roundtrip = aware.astimezone(UTC).astimezone(zone)
-    if roundtrip.replace(tzinfo=None) != local:  # nonexistent wall time
-        aware = local.replace(tzinfo=zone, fold=1)
-    return aware.astimezone(UTC)
+    # fold=0 does both: in a gap it applies the offset from before the change (moving the
+    # time forward), and in a fold it picks the first of the two instants.
+    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

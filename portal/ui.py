@@ -18,13 +18,23 @@ from portal.timezones import format_local, zone_for
 class NavItem:
     label: str
     endpoint: str
-    section: str  # the blueprint whose pages mark this item as current
+    section: str  # endpoints equal to this or starting with "<section>." mark the item current
+
+    def is_current(self, endpoint: str | None) -> bool:
+        return bool(endpoint) and (endpoint == self.section or endpoint.startswith(self.section + "."))
 
 
 def navigation() -> list[NavItem]:
     if not current_user.is_authenticated:
         return []
-    items = [NavItem("My day", "home.my_day", "home")]
+    items = [
+        NavItem("My day", "home.my_day", "home"),
+        NavItem("Desks", "desks.floor_plan", "desks"),
+        NavItem("Rooms", "rooms.search", "rooms"),
+        NavItem("My bookings", "bookings.mine", "bookings.mine"),
+    ]
+    if permissions.is_coordinator_anywhere(current_user):
+        items.append(NavItem("Approvals", "bookings.approvals", "bookings.approvals"))
     if permissions.is_admin(current_user):
         items += [
             NavItem("People", "admin.users.users", "admin.users"),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import Building, Floor, Role, Site, User
+from portal.models import Building, Desk, Floor, Role, Room, Site, User
 from portal.services import accounts
 from portal.services.audit import Actor
 
@@ -78,3 +79,41 @@ def user(
     new.active = active
     session.flush()
     return new
+
+
+def desk(session: Session, on_floor: Floor | None = None, name: str | None = None,
+         **kwargs: Any) -> Desk:
+    on_floor = on_floor or floor(session)
+    n = next(_seq)
+    new = Desk(site_id=on_floor.building.site_id, floor=on_floor, name=name or f"D{n}",
+               qr_code=f"qr-d{n}", plan_x=0.1 + (n % 8) * 0.1, plan_y=0.3, **kwargs)
+    session.add(new)
+    session.flush()
+    return new
+
+
+def room(session: Session, on_floor: Floor | None = None, name: str | None = None,
+         capacity: int = 6, **kwargs: Any) -> Room:
+    on_floor = on_floor or floor(session)
+    n = next(_seq)
+    new = Room(site_id=on_floor.building.site_id, floor=on_floor, name=name or f"Room {n}",
+               capacity=capacity, equipment=kwargs.pop("equipment", ["display"]),
+               qr_code=f"qr-r{n}", **kwargs)
+    session.add(new)
+    session.flush()
+    return new
+
+
+def weekday_ahead(zone_name: str = "Europe/Berlin", days: int = 1) -> date:
+    """A working day `days` or more ahead in the zone (so rules about weekends never interfere)."""
+    day = datetime.now(ZoneInfo(zone_name)).date() + timedelta(days=days)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def at(day: date, hour: int, minute: int = 0, zone_name: str = "Europe/Berlin") -> datetime:
+    """A wall-clock time at the site, as the UTC instant the app stores."""
+    from portal.timezones import to_utc
+
+    return to_utc(datetime.combine(day, time(hour, minute)), ZoneInfo(zone_name))

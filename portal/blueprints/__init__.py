@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.blueprints import account, admin, auth, home, ops
+    from portal.blueprints import account, admin, auth, bookings, desks, home, ops, rooms
 
-    for module in (ops, auth, home, account, admin):
+    for module in (ops, auth, home, desks, rooms, bookings, account, admin):
         app.register_blueprint(module.bp)

@@ -7,6 +7,9 @@ from flask_login import current_user, login_required
 
 from portal import htmx
 from portal.db import utcnow
+from portal.models import BookingStatus
+from portal.request_scope import db
+from portal.services import availability, booking_rules
 from portal.timezones import zone_for
 
 bp = Blueprint("home", __name__)
@@ -23,5 +26,15 @@ def index() -> Response:
 @login_required
 def my_day() -> Response:
     zone = zone_for(current_user)
-    now = utcnow().astimezone(zone)
-    return htmx.render("home/my_day.html", now=now, zone=zone, user=current_user)
+    instant = utcnow()
+    now = instant.astimezone(zone)
+    today = availability.bookings_on_day(db(), current_user, now.date(), zone)
+    checkable = set()
+    for booking in today:
+        if booking.status == BookingStatus.CONFIRMED:
+            opens, closes = booking_rules.check_in_window(
+                booking_rules.policy_for(db(), booking.resource.site), booking)
+            if opens <= instant <= closes:
+                checkable.add(booking.id)
+    return htmx.render("home/my_day.html", now=now, zone=zone, user=current_user, today=today,
+                       checkable=checkable)

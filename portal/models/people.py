@@ -35,7 +35,7 @@ class User(Base):
 
     home_site = relationship("Site", lazy="joined")
     grants: Mapped[list[RoleGrant]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="user", cascade="all, delete-orphan"
     )
 
     # Flask-Login protocol, kept here so views need no adapter class.

@@ -50,5 +50,11 @@ class Floor(Base):
     building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(120))
     level: Mapped[int] = mapped_column(Integer)
+    # The floor plan: a re-encoded PNG/JPEG or a sanitised SVG under the instance folder's uploads,
+    # stored under a random name; width and height give the aspect ratio markers are placed on.
+    plan_file: Mapped[str | None] = mapped_column(String(64))
+    plan_content_type: Mapped[str | None] = mapped_column(String(40))
+    plan_width: Mapped[int | None] = mapped_column(Integer)
+    plan_height: Mapped[int | None] = mapped_column(Integer)
 
     building: Mapped[Building] = relationship(back_populates="floors")

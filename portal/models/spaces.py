@@ -61,6 +61,8 @@ class Room(Resource):
     )
     capacity: Mapped[int] = mapped_column(Integer)
     equipment: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A re-encoded JPEG under the instance folder's uploads, stored under a random name.
+    photo_file: Mapped[str | None] = mapped_column(String(64))
 
 
 class Desk(Resource):

@@ -34,6 +34,10 @@ WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 
 
 def policy_for(session: Session, site: Site) -> BookingPolicy:
+    """The site's policy, read once per session (a request asks for it many times)."""
+    cache = session.info.setdefault("booking_policies", {})
+    if site.id in cache:
+        return cache[site.id]
     policy = session.scalar(select(BookingPolicy).where(BookingPolicy.site_id == site.id))
     if policy is None:  # a site without its own row books under the defaults
         policy = BookingPolicy(
@@ -49,6 +53,7 @@ def policy_for(session: Session, site: Site) -> BookingPolicy:
             check_in_grace_minutes=15,
             show_booker_names=True,
         )
+    cache[site.id] = policy
     return policy
 
 
@@ -88,6 +93,7 @@ def check_request(
     end: datetime,
     now: datetime,
     ignore_booking_id: int | None = None,
+    check_horizon: bool = True,
 ) -> None:
     """Every rule a new or changed booking must pass, except the overlap itself (checked under a
     lock in bookings.py). Raises RuleViolation on the first broken rule."""
@@ -119,7 +125,7 @@ def check_request(
     horizon = policy.desk_horizon_days if is_desk else policy.room_horizon_days
     local_start = start.astimezone(zone)
     last_day = now.astimezone(zone).date() + timedelta(days=horizon)
-    if local_start.date() > last_day:
+    if check_horizon and local_start.date() > last_day:
         raise RuleViolation(
             {
                 "date": f"{'Desks' if is_desk else 'Rooms'} can be booked up to {horizon} days ahead "
@@ -244,6 +250,13 @@ def _check_room_quota(
             },
             "room_quota",
         )
+
+
+def horizon_end(session: Session, resource: Resource, now: datetime) -> date:
+    """The last local day bookable today: series are materialised up to here."""
+    policy = policy_for(session, resource.site)
+    days = policy.desk_horizon_days if isinstance(resource, Desk) else policy.room_horizon_days
+    return now.astimezone(ZoneInfo(resource.site.time_zone)).date() + timedelta(days=days)
 
 
 def check_in_window(policy: BookingPolicy, booking: Booking) -> tuple[datetime, datetime]:

@@ -97,7 +97,7 @@ def _is_constraint_race(exc: DBAPIError) -> bool:
     return code in {"23P01", "40P01"} or "ex_bookings_no_overlap" in str(exc.orig)
 
 
-def _flush_or_taken(session: Session, booking: Booking, alternatives: list[Alternative]) -> None:
+def flush_or_taken(session: Session, booking: Booking, alternatives: list[Alternative]) -> None:
     """Flush inside a savepoint so losing a race at the constraint leaves the transaction usable."""
     savepoint = session.begin_nested()
     try:
@@ -171,7 +171,7 @@ def book(
             "overlap",
             nearest_alternatives(session, resource, booker, start, end, now),
         )
-    needs_approval = resource.needs_approval and not _coordinates(creator, resource)
+    needs_approval = resource.needs_approval and not coordinates(creator, resource)
     booking = Booking(
         resource=resource,
         user=booker,
@@ -184,20 +184,20 @@ def book(
         idempotency_key=idempotency_key or None,
     )
     session.add(booking)
-    _flush_or_taken(session, booking, [])
+    flush_or_taken(session, booking, [])
     audit.record(session, actor, "booking.created", booking, after=_snapshot(booking))
     if notify:
         notifications.booking_event(session, booking, "pending" if needs_approval else "created")
     return booking
 
 
-def _coordinates(user: User, resource: Resource) -> bool:
+def coordinates(user: User, resource: Resource) -> bool:
     return user.is_admin or resource.site_id in user.coordinated_site_ids()
 
 
 def may_manage(user: User, booking: Booking) -> bool:
     """The booker, whoever booked it for them, and the site's coordinators."""
-    return user.id in (booking.user_id, booking.created_by_id) or _coordinates(
+    return user.id in (booking.user_id, booking.created_by_id) or coordinates(
         user, booking.resource
     )
 
@@ -299,12 +299,12 @@ def change(
         booking.title = _clean_title(title)
     if (
         resource.needs_approval
-        and not _coordinates(changer, resource)
+        and not coordinates(changer, resource)
         and (resource.id != before["resource"])
     ):
         booking.status = BookingStatus.PENDING
     booking.sequence += 1
-    _flush_or_taken(session, booking, [])
+    flush_or_taken(session, booking, [])
     audit.record(
         session, actor, "booking.changed", booking, before=before, after=_snapshot(booking)
     )
@@ -364,7 +364,7 @@ def decide(
     expected_version: int | None = None,
 ) -> Booking:
     """A coordinator approves or declines a pending booking of a restricted room."""
-    if not _coordinates(coordinator, booking.resource):
+    if not coordinates(coordinator, booking.resource):
         raise Forbidden("Only this site's coordinators can decide on this booking.")
     if expected_version is not None and booking.version != expected_version:
         raise RuleViolation(
@@ -401,7 +401,7 @@ def release_no_shows(session: Session, now: datetime | None = None) -> list[Book
         select(Booking)
         .where(Booking.status == BookingStatus.CONFIRMED, Booking.start_at < now)
         .order_by(Booking.start_at)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Booking)
     )
     actor = Actor.system("no-show release")
     for booking in candidates:
