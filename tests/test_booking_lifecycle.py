@@ -3,11 +3,10 @@ series hygiene, and the database refusing overlaps by itself."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import DatabaseError
 
 from portal.db import utcnow

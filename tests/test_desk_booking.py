@@ -147,7 +147,7 @@ def test_list_view_filters_and_the_plan_says_status_in_words(client, employee, o
     desks[0].attributes = ["standing"]
     db.commit()
     client.sign_in("erin@example.com")
-    listing = client.get(f"/desks/?view=list&attr=standing").get_data(as_text=True)
+    listing = client.get("/desks/?view=list&attr=standing").get_data(as_text=True)
     assert "2.01" in listing and "2.02" not in listing
     plan = client.get("/desks/").get_data(as_text=True)
     assert "Free (outlined)" in plan and "Taken (hatched)" in plan  # legend is not colour alone

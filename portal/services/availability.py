@@ -44,6 +44,7 @@ class DeskMap:
     slot: str
     desks: list[DeskState]
     zones: list[str]
+    rooms: list[Room] = field(default_factory=list)  # drawn on the plan for orientation
     my_booking: Booking | None = None
 
     def count(self, state: str) -> int:
@@ -92,7 +93,8 @@ def desk_map(
                                  and booking.user.department == viewer.department),
         ))
     zones = sorted({d.zone for d in desks if d.zone})
-    return DeskMap(floor, day, slot, states, zones, mine)
+    rooms = list(session.scalars(select(Room).where(Room.floor_id == floor.id)))
+    return DeskMap(floor, day, slot, states, zones, rooms, mine)
 
 
 @dataclass

@@ -4,18 +4,23 @@ Idempotent: everything is found by its natural key first, so running it again ch
 
 from __future__ import annotations
 
+import contextlib
 import random
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.db import utcnow
+from portal.errors import RuleViolation
 from portal.models import Building, Desk, DeskAssignment, Floor, Role, Room, Site, User
-from portal.services import accounts
+from portal.services import accounts, booking_rules, bookings
 from portal.services.audit import Actor
+from portal.timezones import to_utc
 
 DEMO_PASSWORD = "foyer-demo"  # noqa: S105 - documented demo credential, printed by make run
 DEPARTMENTS = [
@@ -119,6 +124,8 @@ ROOM_NAMES = [
     "Greenpoint",
 ]
 EQUIPMENT = ["display", "video conferencing", "whiteboard", "step-free access", "phone"]
+MEETINGS = ["Weekly planning", "1:1", "Design review", "Customer call", "Sprint retro",
+            "Hiring panel", "Budget check-in", "Team sync", "Onboarding"]
 DESK_ATTRIBUTES = ["standing", "dual monitor", "docking station", "window"]
 
 
@@ -176,7 +183,9 @@ def seed_demo(session: Session) -> list[DemoLogin]:
             _rooms(session, floor, room_names, rng)
             _desks(session, floor, people, rng)
     session.flush()
-    return _logins(session, actor, sites)
+    logins = _logins(session, actor, sites)
+    _demo_bookings(session, sites, people)
+    return logins
 
 
 def _site(session: Session, spec: SiteSpec) -> Site:
@@ -234,8 +243,8 @@ def _rooms(session: Session, floor: Floor, names: Iterator[str], rng: random.Ran
                 needs_approval=capacity >= 16,
                 buffer_minutes=5 if capacity >= 10 else 0,
                 qr_code=_qr(),
-                plan_x=0.06 + (index % 4) * 0.26,
-                plan_y=0.08 if index < 4 else 0.9,
+                plan_x=0.13 + (index % 4) * 0.245,
+                plan_y=0.08 if index < 4 else 0.905,
             )
         )
 
@@ -265,6 +274,56 @@ def _desks(session: Session, floor: Floor, people: list[User], rng: random.Rando
             desk.active = False
             desk.disabled_reason = "Broken chair, replacement ordered"
         session.add(desk)
+
+
+def _demo_bookings(session: Session, sites: list[Site], people: list[User]) -> None:
+    """A lived-in week: about half the desks and a few meetings per room on each working day.
+    Keys make it idempotent; whatever a rule refuses (e.g. a slot already past) is left out."""
+    now = utcnow()
+    for site in sites:
+        zone = ZoneInfo(site.time_zone)
+        policy = booking_rules.policy_for(session, site)
+        locals_ = [p for p in people if p.home_site_id == site.id]
+        day = now.astimezone(zone).date()
+        for _ in range(7):
+            if day.isoweekday() <= 5:
+                # One generator per site and day, so a re-run draws (and skips) the same bookings.
+                rng = random.Random(f"{site.slug}-{day}")  # noqa: S311 - demo data
+                _book_day(session, site, day, policy, locals_, rng, now)
+            day += timedelta(days=1)
+
+
+def _book_day(session: Session, site: Site, day: date, policy: object, people: list[User],
+              rng: random.Random, now: datetime) -> None:
+    zone = ZoneInfo(site.time_zone)
+    desks = session.scalars(select(Desk).where(Desk.site_id == site.id, Desk.active.is_(True))).all()
+    sitters = iter(rng.sample(people, len(people)))
+    for desk in desks:
+        if desk.assignment != DeskAssignment.HOT or rng.random() > 0.45:
+            continue
+        person = next(sitters, None)
+        if person is None:
+            break
+        slot = rng.choice(["day", "day", "morning", "afternoon"])
+        start, end = booking_rules.DESK_SLOTS[slot].bounds(site, policy, day)  # type: ignore[arg-type]
+        _try_book(session, person, desk.id, start, end, "", f"demo-{day}-{desk.id}", now)
+    for room in session.scalars(select(Room).where(Room.site_id == site.id)).all():
+        # Whole hours and meetings under an hour never clash, even with a room's buffer.
+        for meeting, hour in enumerate(sorted(rng.sample([9, 10, 11, 13, 14, 15, 16], 3))):
+            start = to_utc(datetime.combine(day, time(hour)), zone)
+            end = start + timedelta(minutes=rng.choice([30, 45, 50]))
+            title = rng.choice(MEETINGS)
+            _try_book(session, rng.choice(people), room.id, start, end, title,
+                      f"demo-{day}-{room.id}-{meeting}", now)
+
+
+def _try_book(session: Session, person: User, resource_id: int, start: datetime, end: datetime,
+              title: str, key: str, now: datetime) -> None:
+    # Taken, past or outside the rules: the demo simply has one booking fewer.
+    with contextlib.suppress(RuleViolation):
+        bookings.book(session, Actor.system("seed-demo"), person, resource_id=resource_id,
+                      start=start, end=end, title=title, idempotency_key=key, now=now,
+                      notify=False)
 
 
 def _qr() -> str:

@@ -54,9 +54,9 @@ def outbox() -> Response:
     return htmx.render(
         "admin/outbox.html",
         "admin/_outbox_rows.html",
-        messages=messages[:PAGE_SIZE],
+        rows=messages[:PAGE_SIZE],
         more=len(messages) > PAGE_SIZE,
-        status=status,
+        status_filter=status,
         statuses=STATUSES,
         counts=counts,
         mail_configured=_mail_configured(),
@@ -69,7 +69,7 @@ def message(message_id: int) -> Response:
     found = load_or_404(db(), OutboxMessage, message_id)
     return htmx.render(
         "admin/outbox_message.html",
-        message=found,
+        mail=found,
         retryable=_retryable(found),
         mail_configured=_mail_configured(),
     )

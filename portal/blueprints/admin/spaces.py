@@ -24,7 +24,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal import htmx
@@ -82,6 +82,12 @@ class PercentField(FloatField):
 class CheckboxesField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def pre_validate(self, form: Any) -> None:
+        if self.validate_choice and self.data:
+            offered = {str(choice.value) for choice in self.iter_choices()}
+            if any(str(value) not in offered for value in self.data):
+                raise ValidationError("Choose from the list.")
 
 
 NAME = [DataRequired("Give it a name."), Length(max=120, message="Keep it under 120 characters.")]

@@ -9,8 +9,28 @@
     return Boolean(field);
   }
 
+  // On a phone the main navigation scrolls sideways: keep the current area in view, and fade
+  // the edge(s) where more items are hidden so it is clear there is more to scroll to.
+  function markNavEdges(nav) {
+    nav.classList.toggle("more-before", nav.scrollLeft > 1);
+    nav.classList.toggle("more-after", nav.scrollLeft + nav.clientWidth < nav.scrollWidth - 1);
+  }
+
+  function fitNav() {
+    var nav = document.querySelector(".mainnav");
+    if (!nav) { return; }
+    var current = nav.querySelector("[aria-current='page']");
+    if (current && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
+    }
+    markNavEdges(nav);
+    nav.addEventListener("scroll", function () { markNavEdges(nav); }, { passive: true });
+    window.addEventListener("resize", function () { markNavEdges(nav); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     focusFirstError(document);
+    fitNav();
     // Close the user menu when clicking elsewhere, or with Escape (focus returns to its toggle).
     document.addEventListener("click", function (event) {
       document.querySelectorAll("details.usermenu[open]").forEach(function (menu) {
