@@ -34,7 +34,10 @@ def navigation() -> list[NavItem]:
         NavItem("My bookings", "bookings.mine", "bookings.mine"),
     ]
     if permissions.is_coordinator_anywhere(current_user):
-        items.append(NavItem("Approvals", "bookings.approvals", "bookings.approvals"))
+        items += [
+            NavItem("Approvals", "bookings.approvals", "bookings.approvals"),
+            NavItem("Rules", "admin.rules.index", "admin.rules"),
+        ]
     if permissions.is_admin(current_user):
         items += [
             NavItem("People", "admin.users.users", "admin.users"),

@@ -2,8 +2,9 @@
 
 from flask import Blueprint
 
-from portal.blueprints.admin import audit_log, users
+from portal.blueprints.admin import audit_log, booking_rules, users
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(users.bp)
 bp.register_blueprint(audit_log.bp)
+bp.register_blueprint(booking_rules.bp)
