@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.exc import DatabaseError
 
 from portal.db import utcnow
@@ -214,3 +215,43 @@ def test_nonexistent_local_time_in_the_spring_gap_moves_forward():
     berlin = ZoneInfo("Europe/Berlin")
     instant = to_utc(datetime(2026, 3, 29, 2, 30), berlin)  # 02:30 does not exist that night
     assert instant.astimezone(berlin).hour == 3
+
+
+def test_change_time_of_this_and_following_splits_the_series(client, employee, place, db):
+    _site, _desk, room = place
+    first = datetime.combine(factories.weekday_ahead(days=1), time(9))
+    created = series.create(db, SYSTEM, employee, resource=room, booker=employee, title="Standup",
+                            first_local=first, duration=timedelta(minutes=30),
+                            repeat=recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"),
+                                                     count=6), skip=set(), now=utcnow())
+    db.commit()
+    third = sorted(created.bookings, key=lambda b: b.start_at)[2]
+    third_day = third.start_at.astimezone(ZoneInfo("Europe/Berlin")).date()
+    client.sign_in("erin@example.com")
+    response = client.submit(f"/bookings/{third.id}/move", {"date": third_day.isoformat(),
+                             "start": "11:00", "end": "11:45", "scope": "following"})
+    assert response.status_code == 303, response.get_data(as_text=True)[:400]
+    db.expire_all()
+    zone = ZoneInfo("Europe/Berlin")
+    holding = db.scalars(select(Booking).where(Booking.status.in_(["confirmed"]))
+                         .order_by(Booking.start_at)).all()
+    assert [b.start_at.astimezone(zone).time() for b in holding] == [time(9)] * 2 + [time(11)] * 4
+    assert all((b.end_at - b.start_at) == timedelta(minutes=45) for b in holding[2:])
+    assert db.scalar(select(func.count()).select_from(BookingSeries)) == 2
+
+
+def test_move_a_desk_booking_to_another_free_desk(client, employee, place, db):
+    _site, desk, _room = place
+    other = factories.desk(db, desk.floor, "1.02")
+    day = factories.weekday_ahead()
+    booking = bookings.book(db, SYSTEM, employee, resource_id=desk.id, start=factories.at(day, 8),
+                            end=factories.at(day, 19))
+    db.commit()
+    client.sign_in("erin@example.com")
+    page = client.get(f"/bookings/{booking.id}").get_data(as_text=True)
+    assert "1.02 (free then)" in page
+    moved = client.submit(f"/bookings/{booking.id}/move", {"date": day.isoformat(), "start": "08:00",
+                                                           "end": "19:00", "resource_id": str(other.id)})
+    assert moved.status_code == 303
+    db.expire_all()
+    assert db.get(Booking, booking.id).resource_id == other.id

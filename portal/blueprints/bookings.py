@@ -58,6 +58,7 @@ def _render_detail(booking: Booking, status: int = 200, error: str | None = None
         check_in_opens=opens, check_in_closes=closes,
         started=booking.start_at <= now < booking.end_at,
         describe=recurrence.describe,
+        move_to=bookings.free_alternatives_for(db(), booking) if booking.holds_slot else [],
     )
 
 
@@ -116,7 +117,14 @@ def move(booking_id: int) -> Response:
         return _render_detail(booking, 422, "Give a day and start and end times like 09:30.")
     new_start = to_utc(datetime.combine(day, start), zone)
     new_end = to_utc(datetime.combine(day, end), zone)
-    resource_id = request.form.get("resource_id", type=int)
+    if request.form.get("scope") == "following" and booking.series is not None:
+        if new_end <= new_start:
+            return _render_detail(booking, 422, "The end must be after the start.")
+        return _act(booking, "This and the following occurrences now start at "
+                    f"{start:%H:%M}.", lambda: series.retime_following(
+                        db(), actor(), current_user, booking, start=start,
+                        duration=new_end - new_start))
+    resource_id = request.form.get("resource_id", type=int) or None
     if resource_id:
         load_or_404(db(), Resource, resource_id)
     return _act(booking, "Changed.", lambda: bookings.change(

@@ -4,7 +4,7 @@ materialised horizon, and cancel one, this-and-following, a date range or the wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -50,6 +50,21 @@ def plan(
     skipped: set[date] | None = None,
 ) -> SeriesPlan:
     rule = recurrence.build_rrule(repeat, first_local)
+    return plan_rule(session, resource, booker, rule, first_local, duration, now=now,
+                     skipped=skipped)
+
+
+def plan_rule(
+    session: Session,
+    resource: Resource,
+    booker: User,
+    rule: str,
+    first_local: datetime,
+    duration: timedelta,
+    *,
+    now: datetime,
+    skipped: set[date] | None = None,
+) -> SeriesPlan:
     zone = ZoneInfo(resource.site.time_zone)
     last_day = booking_rules.horizon_end(session, resource, now)
     planned = []
@@ -93,8 +108,30 @@ def create(
             BookingSeries.idempotency_key == idempotency_key))
         if existing is not None:
             return existing
+    return create_from_rule(session, actor, creator, resource=resource, booker=booker, title=title,
+                            rule=recurrence.build_rrule(repeat, first_local),
+                            first_local=first_local, duration=duration, skip=skip,
+                            idempotency_key=idempotency_key, now=now)
+
+
+def create_from_rule(
+    session: Session,
+    actor: Actor,
+    creator: User,
+    *,
+    resource: Resource,
+    booker: User,
+    title: str,
+    rule: str,
+    first_local: datetime,
+    duration: timedelta,
+    skip: set[date],
+    idempotency_key: str | None = None,
+    now: datetime,
+) -> BookingSeries:
     bookings.lock_for_booking(session, [resource.id], booker.id)
-    fresh = plan(session, resource, booker, first_local, duration, repeat, now=now, skipped=skip)
+    fresh = plan_rule(session, resource, booker, rule, first_local, duration, now=now,
+                      skipped=skip)
     if not fresh.occurrences:
         raise RuleViolation({"until": "Every occurrence is skipped; there is nothing to book."},
                             "series_empty")
@@ -264,3 +301,45 @@ def cancel_series(session: Session, actor: Actor, series: BookingSeries,
 def _with_until(rule: str, last_day: date) -> str:
     parts = [p for p in rule.split(";") if not p.startswith(("COUNT=", "UNTIL="))]
     return ";".join([*parts, f"UNTIL={last_day:%Y%m%d}T235959"])
+
+
+def retime_following(
+    session: Session, actor: Actor, changer: User, booking: Booking, *, start: time,
+    duration: timedelta, now: datetime | None = None,
+) -> BookingSeries:
+    """Move this occurrence and every later one to a new time: the series is split in two at
+    this date (the old part keeps its history), and the new part is checked like a new series."""
+    now = now or utcnow()
+    old = booking.series
+    if old is None:
+        raise RuleViolation({"": "This booking is not part of a series."}, "not_series")
+    zone = ZoneInfo(old.time_zone)
+    day = (booking.occurrence_start or booking.start_at).astimezone(zone).date()
+    fields = dict(part.split("=", 1) for part in old.rrule.split(";"))
+    before = [o for o in recurrence.occurrences(old.rrule, old.first_start_local)
+              if o.date() < day]
+    pattern = [p for p in old.rrule.split(";") if not p.startswith(("COUNT=", "UNTIL="))]
+    if "COUNT" in fields:
+        remaining = int(fields["COUNT"]) - len(before)
+        pattern.append(f"COUNT={max(remaining, 1)}")
+    else:
+        pattern.append(f"UNTIL={fields['UNTIL']}")
+    skipped = {date.fromisoformat(d) for d in old.skipped_dates if d >= day.isoformat()}
+    resource = session.get(Resource, old.resource_id)
+    booker = session.get(User, old.user_id)
+    assert resource is not None and booker is not None
+    for other in _future_bookings(session, old, now):
+        if other.start_at.astimezone(zone).date() >= day:
+            bookings.cancel(session, actor, other, now=now, notify=False)
+    old.rrule = _with_until(old.rrule, day - timedelta(days=1))
+    if day <= old.first_start_local.date():
+        old.active = False
+    session.flush()
+    new = create_from_rule(
+        session, actor, changer, resource=resource, booker=booker, title=old.title,
+        rule=";".join(pattern), first_local=datetime.combine(day, start), duration=duration,
+        skip=skipped, now=now,
+    )
+    audit.record(session, actor, "series.retimed", new,
+                 after={"from": day.isoformat(), "start": start.isoformat(), "split_from": old.id})
+    return new

@@ -547,7 +547,7 @@ def _placement_form(
     if request.method == "GET" or chosen is not None:
         # Offer the next thing that is not on the plan yet.
         pending = [r for r in contents.resources if r.plan_x is None]
-        pick = chosen or (pending[0] if pending else None)
+        pick = chosen or (pending or contents.resources or [None])[0]
         if request.method == "GET" and request.args.get("resource", "").isdigit():
             pick = next(
                 (r for r in contents.resources if r.id == int(request.args["resource"])), pick
