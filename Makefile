@@ -27,6 +27,10 @@ format: install
 bench: install
 	$(BIN)/python -m bench
 
+# PNGs of every page at phone and desktop widths into screenshots/ (git-ignored).
+screenshots: install
+	$(BIN)/python -m tests.browser.screenshots
+
 # Production-style server: several sync workers (see portal/gunicorn_conf.py).
 serve: install
 	$(BIN)/gunicorn -c python:portal.gunicorn_conf wsgi:app

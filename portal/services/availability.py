@@ -58,18 +58,21 @@ def desk_map(
     policy = booking_rules.policy_for(session, site)
     start, end = booking_rules.DESK_SLOTS[slot].bounds(site, policy, day)
     desks = list(session.scalars(select(Desk).where(Desk.floor_id == floor.id).order_by(Desk.name)))
-    held = {
-        b.resource_id: b
-        for b in session.scalars(
-            select(Booking)
-            .where(
-                Booking.resource_id.in_([d.id for d in desks]),
-                Booking.status.in_(HOLDING_STATUSES),
-                Booking.start_at < end,
-                start < Booking.end_at,
+    held = (
+        {
+            b.resource_id: b
+            for b in session.scalars(
+                select(Booking).where(
+                    Booking.resource_id.in_([d.id for d in desks]),
+                    Booking.status.in_(HOLDING_STATUSES),
+                    Booking.start_at < end,
+                    start < Booking.end_at,
+                )
             )
-        )
-    } if desks else {}
+        }
+        if desks
+        else {}
+    )
     states = []
     mine = None
     for desk in desks:
@@ -87,11 +90,20 @@ def desk_map(
         else:
             state, label = "free", "Free"
         name = booking.user.name if booking is not None and policy.show_booker_names else None
-        states.append(DeskState(
-            desk, state, label, booking, name,
-            same_department=bool(booking and booking.user.department
-                                 and booking.user.department == viewer.department),
-        ))
+        states.append(
+            DeskState(
+                desk,
+                state,
+                label,
+                booking,
+                name,
+                same_department=bool(
+                    booking
+                    and booking.user.department
+                    and booking.user.department == viewer.department
+                ),
+            )
+        )
     zones = sorted({d.zone for d in desks if d.zone})
     rooms = list(session.scalars(select(Room).where(Room.floor_id == floor.id)))
     return DeskMap(floor, day, slot, states, zones, rooms, mine)
@@ -134,9 +146,11 @@ def room_timeline(
     opens = to_utc(datetime.combine(day, site.opens_at), zone)
     closes = to_utc(datetime.combine(day, site.closes_at), zone)
     policy = booking_rules.policy_for(session, site)
-    rooms = list(session.scalars(
-        select(Room).where(Room.floor_id == floor.id, Room.active.is_(True)).order_by(Room.name)
-    ))
+    rooms = list(
+        session.scalars(
+            select(Room).where(Room.floor_id == floor.id, Room.active.is_(True)).order_by(Room.name)
+        )
+    )
     by_room: dict[int, list[Booking]] = {r.id: [] for r in rooms}
     if rooms:
         for booking in session.scalars(
@@ -156,19 +170,26 @@ def room_timeline(
         for booking in by_room[room.id]:
             s = max(booking.start_at, opens)
             e = min(booking.end_at, closes)
-            label = booking.title if booking.user_id == viewer.id or policy.show_booker_names else ""
+            label = (
+                booking.title if booking.user_id == viewer.id or policy.show_booker_names else ""
+            )
             if policy.show_booker_names and booking.user_id != viewer.id:
                 label = f"{booking.title or 'Booked'} · {booking.user.name}"
-            row.blocks.append(TimelineBlock(
-                booking, int((s - opens).total_seconds() // 60), int((e - opens).total_seconds() // 60),
-                label or "Booked",
-            ))
+            row.blocks.append(
+                TimelineBlock(
+                    booking,
+                    int((s - opens).total_seconds() // 60),
+                    int((e - opens).total_seconds() // 60),
+                    label or "Booked",
+                )
+            )
         slot = opens
         while slot < closes:
             slot_end = slot + timedelta(minutes=30)
             buffer = timedelta(minutes=room.buffer_minutes)
-            clash = any(b.start_at < slot_end + buffer and slot < b.blocked_until
-                        for b in by_room[room.id])
+            clash = any(
+                b.start_at < slot_end + buffer and slot < b.blocked_until for b in by_room[room.id]
+            )
             if not clash and slot >= now - booking_rules.PAST_TOLERANCE:
                 row.free_starts.append(slot)
             slot = slot_end
@@ -200,20 +221,28 @@ def search_rooms(
     now: datetime,
 ) -> list[RoomOption]:
     """Every room of the site, those that fit first; the others say why not."""
-    rooms = list(session.scalars(
-        select(Room).where(Room.site_id == site.id, Room.active.is_(True))
-        .options(selectinload(Room.floor)).order_by(Room.capacity, Room.name)
-    ))
+    rooms = list(
+        session.scalars(
+            select(Room)
+            .where(Room.site_id == site.id, Room.active.is_(True))
+            .options(selectinload(Room.floor))
+            .order_by(Room.capacity, Room.name)
+        )
+    )
     buffers = {r.id: timedelta(minutes=r.buffer_minutes) for r in rooms}
     widest = max(buffers.values(), default=timedelta(0))
-    nearby = session.scalars(
-        select(Booking).where(
-            Booking.resource_id.in_(list(buffers)),
-            Booking.status.in_(HOLDING_STATUSES),
-            Booking.start_at < end + widest,
-            start < Booking.blocked_until,
+    nearby = (
+        session.scalars(
+            select(Booking).where(
+                Booking.resource_id.in_(list(buffers)),
+                Booking.status.in_(HOLDING_STATUSES),
+                Booking.start_at < end + widest,
+                start < Booking.blocked_until,
+            )
         )
-    ) if rooms else []
+        if rooms
+        else []
+    )
     # Each room's own buffer decides whether a nearby booking is too close.
     busy = {b.resource_id for b in nearby if b.start_at < end + buffers[b.resource_id]}
     options = []
@@ -228,8 +257,9 @@ def search_rooms(
             reasons.append("booked then")
         if not reasons:
             try:
-                booking_rules.check_request(session, resource=room, booker=viewer, start=start,
-                                            end=end, now=now)
+                booking_rules.check_request(
+                    session, resource=room, booker=viewer, start=start, end=end, now=now
+                )
             except RuleViolation as violation:
                 reasons.append(_short(violation))
         if room.needs_approval and not reasons:
@@ -242,8 +272,12 @@ def search_rooms(
 
 def _short(violation: RuleViolation) -> str:
     message = next(iter(violation.errors.values()), "")
-    return {"business_hours": "outside opening hours", "restricted": "restricted",
-            "horizon": "too far ahead", "blackout": "closed then"}.get(violation.rule, message)
+    return {
+        "business_hours": "outside opening hours",
+        "restricted": "restricted",
+        "horizon": "too far ahead",
+        "blackout": "closed then",
+    }.get(violation.rule, message)
 
 
 def my_bookings(
@@ -259,17 +293,27 @@ def my_bookings(
 
 def bookings_on_day(session: Session, user: User, day: date, zone: ZoneInfo) -> list[Booking]:
     start, end = local_day_bounds(day, zone)
-    return list(session.scalars(
-        select(Booking).where(
-            Booking.user_id == user.id, Booking.start_at < end, start < Booking.end_at,
-            Booking.status.in_([*HOLDING_STATUSES, "completed"]),
-        ).order_by(Booking.start_at)
-    ))
+    return list(
+        session.scalars(
+            select(Booking)
+            .where(
+                Booking.user_id == user.id,
+                Booking.start_at < end,
+                start < Booking.end_at,
+                Booking.status.in_([*HOLDING_STATUSES, "completed"]),
+            )
+            .order_by(Booking.start_at)
+        )
+    )
 
 
 def floors_of_site(session: Session, site: Site) -> list[Floor]:
-    return list(session.scalars(
-        select(Floor).join(Building).where(Building.site_id == site.id)
-        .options(contains_eager(Floor.building)).order_by(Building.name, Floor.level)
-    ))
-
+    return list(
+        session.scalars(
+            select(Floor)
+            .join(Building)
+            .where(Building.site_id == site.id)
+            .options(contains_eager(Floor.building))
+            .order_by(Building.name, Floor.level)
+        )
+    )

@@ -516,10 +516,14 @@ def free_alternatives_for(session: Session, booking: Booking, limit: int = 40) -
     choices offered when someone wants to move a booking."""
     resource = booking.resource
     kind = Desk if isinstance(resource, Desk) else Room
-    candidates = list(session.scalars(
-        select(kind).where(kind.floor_id == resource.floor_id, kind.active.is_(True),
-                           kind.id != resource.id).order_by(kind.name)
-    ))
-    busy = _busy_resource_ids(session, [c.id for c in candidates], booking.start_at,
-                              booking.end_at)
+    candidates = list(
+        session.scalars(
+            select(kind)
+            .where(
+                kind.floor_id == resource.floor_id, kind.active.is_(True), kind.id != resource.id
+            )
+            .order_by(kind.name)
+        )
+    )
+    busy = _busy_resource_ids(session, [c.id for c in candidates], booking.start_at, booking.end_at)
     return [c for c in candidates if c.id not in busy][:limit]

@@ -124,8 +124,17 @@ ROOM_NAMES = [
     "Greenpoint",
 ]
 EQUIPMENT = ["display", "video conferencing", "whiteboard", "step-free access", "phone"]
-MEETINGS = ["Weekly planning", "1:1", "Design review", "Customer call", "Sprint retro",
-            "Hiring panel", "Budget check-in", "Team sync", "Onboarding"]
+MEETINGS = [
+    "Weekly planning",
+    "1:1",
+    "Design review",
+    "Customer call",
+    "Sprint retro",
+    "Hiring panel",
+    "Budget check-in",
+    "Team sync",
+    "Onboarding",
+]
 DESK_ATTRIBUTES = ["standing", "dual monitor", "docking station", "window"]
 
 
@@ -293,10 +302,19 @@ def _demo_bookings(session: Session, sites: list[Site], people: list[User]) -> N
             day += timedelta(days=1)
 
 
-def _book_day(session: Session, site: Site, day: date, policy: object, people: list[User],
-              rng: random.Random, now: datetime) -> None:
+def _book_day(
+    session: Session,
+    site: Site,
+    day: date,
+    policy: object,
+    people: list[User],
+    rng: random.Random,
+    now: datetime,
+) -> None:
     zone = ZoneInfo(site.time_zone)
-    desks = session.scalars(select(Desk).where(Desk.site_id == site.id, Desk.active.is_(True))).all()
+    desks = session.scalars(
+        select(Desk).where(Desk.site_id == site.id, Desk.active.is_(True))
+    ).all()
     sitters = iter(rng.sample(people, len(people)))
     for desk in desks:
         if desk.assignment != DeskAssignment.HOT or rng.random() > 0.45:
@@ -313,17 +331,42 @@ def _book_day(session: Session, site: Site, day: date, policy: object, people: l
             start = to_utc(datetime.combine(day, time(hour)), zone)
             end = start + timedelta(minutes=rng.choice([30, 45, 50]))
             title = rng.choice(MEETINGS)
-            _try_book(session, rng.choice(people), room.id, start, end, title,
-                      f"demo-{day}-{room.id}-{meeting}", now)
+            _try_book(
+                session,
+                rng.choice(people),
+                room.id,
+                start,
+                end,
+                title,
+                f"demo-{day}-{room.id}-{meeting}",
+                now,
+            )
 
 
-def _try_book(session: Session, person: User, resource_id: int, start: datetime, end: datetime,
-              title: str, key: str, now: datetime) -> None:
+def _try_book(
+    session: Session,
+    person: User,
+    resource_id: int,
+    start: datetime,
+    end: datetime,
+    title: str,
+    key: str,
+    now: datetime,
+) -> None:
     # Taken, past or outside the rules: the demo simply has one booking fewer.
     with contextlib.suppress(RuleViolation):
-        bookings.book(session, Actor.system("seed-demo"), person, resource_id=resource_id,
-                      start=start, end=end, title=title, idempotency_key=key, now=now,
-                      notify=False)
+        bookings.book(
+            session,
+            Actor.system("seed-demo"),
+            person,
+            resource_id=resource_id,
+            start=start,
+            end=end,
+            title=title,
+            idempotency_key=key,
+            now=now,
+            notify=False,
+        )
 
 
 def _qr() -> str:

@@ -50,8 +50,9 @@ def plan(
     skipped: set[date] | None = None,
 ) -> SeriesPlan:
     rule = recurrence.build_rrule(repeat, first_local)
-    return plan_rule(session, resource, booker, rule, first_local, duration, now=now,
-                     skipped=skipped)
+    return plan_rule(
+        session, resource, booker, rule, first_local, duration, now=now, skipped=skipped
+    )
 
 
 def plan_rule(
@@ -73,14 +74,22 @@ def plan_rule(
         end = to_utc(local_start + duration, zone)
         problem = None
         try:
-            booking_rules.check_request(session, resource=resource, booker=booker, start=start,
-                                        end=end, now=now, check_horizon=False)
+            booking_rules.check_request(
+                session,
+                resource=resource,
+                booker=booker,
+                start=start,
+                end=end,
+                now=now,
+                check_horizon=False,
+            )
             if bookings.overlapping(session, resource, start, end) is not None:
                 problem = f"{resource.name} is already booked then"
         except RuleViolation as violation:
             problem = next(iter(violation.errors.values()))
-        planned.append(PlannedOccurrence(local_start, start, end, problem,
-                                         later=local_start.date() > last_day))
+        planned.append(
+            PlannedOccurrence(local_start, start, end, problem, later=local_start.date() > last_day)
+        )
     return SeriesPlan(rule, recurrence.describe(rule), planned)
 
 
@@ -103,15 +112,28 @@ def create(
     since the preview) refuses the whole series with the fresh plan, so nothing is half-booked."""
     now = now or utcnow()
     if idempotency_key:
-        existing = session.scalar(select(BookingSeries).where(
-            BookingSeries.created_by_id == creator.id,
-            BookingSeries.idempotency_key == idempotency_key))
+        existing = session.scalar(
+            select(BookingSeries).where(
+                BookingSeries.created_by_id == creator.id,
+                BookingSeries.idempotency_key == idempotency_key,
+            )
+        )
         if existing is not None:
             return existing
-    return create_from_rule(session, actor, creator, resource=resource, booker=booker, title=title,
-                            rule=recurrence.build_rrule(repeat, first_local),
-                            first_local=first_local, duration=duration, skip=skip,
-                            idempotency_key=idempotency_key, now=now)
+    return create_from_rule(
+        session,
+        actor,
+        creator,
+        resource=resource,
+        booker=booker,
+        title=title,
+        rule=recurrence.build_rrule(repeat, first_local),
+        first_local=first_local,
+        duration=duration,
+        skip=skip,
+        idempotency_key=idempotency_key,
+        now=now,
+    )
 
 
 def create_from_rule(
@@ -130,45 +152,65 @@ def create_from_rule(
     now: datetime,
 ) -> BookingSeries:
     bookings.lock_for_booking(session, [resource.id], booker.id)
-    fresh = plan_rule(session, resource, booker, rule, first_local, duration, now=now,
-                      skipped=skip)
+    fresh = plan_rule(session, resource, booker, rule, first_local, duration, now=now, skipped=skip)
     if not fresh.occurrences:
-        raise RuleViolation({"until": "Every occurrence is skipped; there is nothing to book."},
-                            "series_empty")
+        raise RuleViolation(
+            {"until": "Every occurrence is skipped; there is nothing to book."}, "series_empty"
+        )
     if fresh.conflicts:
         raise RuleViolation(
             {"": f"{len(fresh.conflicts)} occurrence(s) cannot be booked; skip them to go on."},
-            "series_conflicts", alternatives=[fresh],
+            "series_conflicts",
+            alternatives=[fresh],
         )
     series = BookingSeries(
-        resource_id=resource.id, user_id=booker.id, created_by_id=creator.id,
-        title=" ".join(title.split())[:200], time_zone=resource.site.time_zone,
-        first_start_local=first_local, duration_minutes=int(duration.total_seconds() // 60),
-        rrule=fresh.rule, skipped_dates=sorted(d.isoformat() for d in skip),
+        resource_id=resource.id,
+        user_id=booker.id,
+        created_by_id=creator.id,
+        title=" ".join(title.split())[:200],
+        time_zone=resource.site.time_zone,
+        first_start_local=first_local,
+        duration_minutes=int(duration.total_seconds() // 60),
+        rrule=fresh.rule,
+        skipped_dates=sorted(d.isoformat() for d in skip),
         idempotency_key=idempotency_key or None,
     )
     session.add(series)
     session.flush()
     created = _materialise(session, actor, series, resource, booker, creator, now)
-    audit.record(session, actor, "series.created", series,
-                 after={"rule": series.rrule, "occurrences": len(fresh.occurrences),
-                        "skipped": series.skipped_dates, "booked_now": len(created)})
+    audit.record(
+        session,
+        actor,
+        "series.created",
+        series,
+        after={
+            "rule": series.rrule,
+            "occurrences": len(fresh.occurrences),
+            "skipped": series.skipped_dates,
+            "booked_now": len(created),
+        },
+    )
     if created:
-        notifications.booking_event(session, created[0], "created",
-                                    f"Repeats {fresh.description}.")
+        notifications.booking_event(session, created[0], "created", f"Repeats {fresh.description}.")
     return series
 
 
 def _materialise(
-    session: Session, actor: Actor, series: BookingSeries, resource: Resource, booker: User,
-    creator: User, now: datetime,
+    session: Session,
+    actor: Actor,
+    series: BookingSeries,
+    resource: Resource,
+    booker: User,
+    creator: User,
+    now: datetime,
 ) -> list[Booking]:
     """Create the Booking rows of occurrences up to the booking horizon that have none yet."""
     last_day = booking_rules.horizon_end(session, resource, now)
     zone = ZoneInfo(series.time_zone)
     skipped = {date.fromisoformat(d) for d in series.skipped_dates}
-    existing = set(session.scalars(
-        select(Booking.occurrence_start).where(Booking.series_id == series.id)))
+    existing = set(
+        session.scalars(select(Booking.occurrence_start).where(Booking.series_id == series.id))
+    )
     duration = timedelta(minutes=series.duration_minutes)
     created = []
     for local_start in recurrence.occurrences(series.rrule, series.first_start_local, skipped):
@@ -184,13 +226,18 @@ def _materialise(
             series.skipped_dates = sorted({*series.skipped_dates, local_start.date().isoformat()})
             continue
         booking = Booking(
-            resource=resource, user=booker, created_by=creator, title=series.title,
-            start_at=start, end_at=end,
+            resource=resource,
+            user=booker,
+            created_by=creator,
+            title=series.title,
+            start_at=start,
+            end_at=end,
             blocked_until=end + timedelta(minutes=resource.buffer_minutes),
             status=BookingStatus.PENDING
             if resource.needs_approval and not bookings.coordinates(creator, resource)
             else BookingStatus.CONFIRMED,
-            series=series, occurrence_start=start,
+            series=series,
+            occurrence_start=start,
         )
         session.add(booking)
         bookings.flush_or_taken(session, booking, [])
@@ -217,13 +264,20 @@ def extend_all(session: Session, now: datetime | None = None) -> int:
     return count
 
 
-def _future_bookings(session: Session, series: BookingSeries, from_start: datetime) -> list[Booking]:
-    return list(session.scalars(
-        select(Booking).where(
-            Booking.series_id == series.id, Booking.status.in_(HOLDING_STATUSES),
-            Booking.end_at > from_start,
-        ).order_by(Booking.start_at)
-    ))
+def _future_bookings(
+    session: Session, series: BookingSeries, from_start: datetime
+) -> list[Booking]:
+    return list(
+        session.scalars(
+            select(Booking)
+            .where(
+                Booking.series_id == series.id,
+                Booking.status.in_(HOLDING_STATUSES),
+                Booking.end_at > from_start,
+            )
+            .order_by(Booking.start_at)
+        )
+    )
 
 
 def cancel_occurrence(session: Session, actor: Actor, booking: Booking) -> None:
@@ -235,7 +289,11 @@ def cancel_occurrence(session: Session, actor: Actor, booking: Booking) -> None:
 
 
 def cancel_range(
-    session: Session, actor: Actor, series: BookingSeries, first: date, last: date,
+    session: Session,
+    actor: Actor,
+    series: BookingSeries,
+    first: date,
+    last: date,
     now: datetime | None = None,
 ) -> int:
     """Cancel every occurrence from `first` to `last` (holidays), booked already or not."""
@@ -254,13 +312,19 @@ def cancel_range(
         if first <= local_start.date() <= last:
             skipped.add(local_start.date())
     series.skipped_dates = sorted(d.isoformat() for d in skipped)
-    audit.record(session, actor, "series.range_cancelled", series,
-                 after={"first": first.isoformat(), "last": last.isoformat(), "count": cancelled})
+    audit.record(
+        session,
+        actor,
+        "series.range_cancelled",
+        series,
+        after={"first": first.isoformat(), "last": last.isoformat(), "count": cancelled},
+    )
     return cancelled
 
 
-def cancel_following(session: Session, actor: Actor, booking: Booking,
-                     now: datetime | None = None) -> int:
+def cancel_following(
+    session: Session, actor: Actor, booking: Booking, now: datetime | None = None
+) -> int:
     """Cancel this occurrence and every later one: the series now ends the day before."""
     now = now or utcnow()
     series = booking.series
@@ -277,23 +341,37 @@ def cancel_following(session: Session, actor: Actor, booking: Booking,
     series.rrule = _with_until(series.rrule, end)
     if end < series.first_start_local.date():
         series.active = False
-    notifications.booking_event(session, booking, "cancelled",
-                                f"This and the following occurrences were cancelled ({cancelled}).")
-    audit.record(session, actor, "series.ended_from", series, after={"from": day.isoformat(),
-                                                                      "count": cancelled})
+    notifications.booking_event(
+        session,
+        booking,
+        "cancelled",
+        f"This and the following occurrences were cancelled ({cancelled}).",
+    )
+    audit.record(
+        session,
+        actor,
+        "series.ended_from",
+        series,
+        after={"from": day.isoformat(), "count": cancelled},
+    )
     return cancelled
 
 
-def cancel_series(session: Session, actor: Actor, series: BookingSeries,
-                  now: datetime | None = None) -> int:
+def cancel_series(
+    session: Session, actor: Actor, series: BookingSeries, now: datetime | None = None
+) -> int:
     now = now or utcnow()
     future = _future_bookings(session, series, now)
     for booking in future:
         bookings.cancel(session, actor, booking, now=now, notify=False)
     series.active = False
     if future:
-        notifications.booking_event(session, future[0], "cancelled",
-                                    f"The whole series was cancelled ({len(future)} bookings).")
+        notifications.booking_event(
+            session,
+            future[0],
+            "cancelled",
+            f"The whole series was cancelled ({len(future)} bookings).",
+        )
     audit.record(session, actor, "series.cancelled", series, after={"count": len(future)})
     return len(future)
 
@@ -304,8 +382,14 @@ def _with_until(rule: str, last_day: date) -> str:
 
 
 def retime_following(
-    session: Session, actor: Actor, changer: User, booking: Booking, *, start: time,
-    duration: timedelta, now: datetime | None = None,
+    session: Session,
+    actor: Actor,
+    changer: User,
+    booking: Booking,
+    *,
+    start: time,
+    duration: timedelta,
+    now: datetime | None = None,
 ) -> BookingSeries:
     """Move this occurrence and every later one to a new time: the series is split in two at
     this date (the old part keeps its history), and the new part is checked like a new series."""
@@ -316,8 +400,7 @@ def retime_following(
     zone = ZoneInfo(old.time_zone)
     day = (booking.occurrence_start or booking.start_at).astimezone(zone).date()
     fields = dict(part.split("=", 1) for part in old.rrule.split(";"))
-    before = [o for o in recurrence.occurrences(old.rrule, old.first_start_local)
-              if o.date() < day]
+    before = [o for o in recurrence.occurrences(old.rrule, old.first_start_local) if o.date() < day]
     pattern = [p for p in old.rrule.split(";") if not p.startswith(("COUNT=", "UNTIL="))]
     if "COUNT" in fields:
         remaining = int(fields["COUNT"]) - len(before)
@@ -336,10 +419,23 @@ def retime_following(
         old.active = False
     session.flush()
     new = create_from_rule(
-        session, actor, changer, resource=resource, booker=booker, title=old.title,
-        rule=";".join(pattern), first_local=datetime.combine(day, start), duration=duration,
-        skip=skipped, now=now,
+        session,
+        actor,
+        changer,
+        resource=resource,
+        booker=booker,
+        title=old.title,
+        rule=";".join(pattern),
+        first_local=datetime.combine(day, start),
+        duration=duration,
+        skip=skipped,
+        now=now,
     )
-    audit.record(session, actor, "series.retimed", new,
-                 after={"from": day.isoformat(), "start": start.isoformat(), "split_from": old.id})
+    audit.record(
+        session,
+        actor,
+        "series.retimed",
+        new,
+        after={"from": day.isoformat(), "start": start.isoformat(), "split_from": old.id},
+    )
     return new

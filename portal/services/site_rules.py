@@ -49,7 +49,9 @@ def stored_policy(session: Session, site: Site) -> BookingPolicy:
     return policy
 
 
-def update_policy(session: Session, actor: Actor, site: Site, values: PolicyValues) -> BookingPolicy:
+def update_policy(
+    session: Session, actor: Actor, site: Site, values: PolicyValues
+) -> BookingPolicy:
     errors = {
         name: message
         for name, (low, high, message) in LIMITS.items()
@@ -58,8 +60,9 @@ def update_policy(session: Session, actor: Actor, site: Site, values: PolicyValu
     if values.min_minutes > values.room_max_minutes:
         errors["min_minutes"] = "The shortest booking cannot be longer than the longest."
     if not site.opens_at < values.midday < site.closes_at:
-        errors["midday"] = (f"Midday must fall within opening hours "
-                            f"({site.opens_at:%H:%M}–{site.closes_at:%H:%M}).")
+        errors["midday"] = (
+            f"Midday must fall within opening hours ({site.opens_at:%H:%M}–{site.closes_at:%H:%M})."
+        )
     if errors:
         raise RuleViolation(errors, "policy")
     policy = stored_policy(session, site)
@@ -67,36 +70,68 @@ def update_policy(session: Session, actor: Actor, site: Site, values: PolicyValu
     for f in fields(PolicyValues):
         setattr(policy, f.name, getattr(values, f.name))
     session.info.pop("booking_policies", None)  # the per-session cache of booking_rules
-    audit.record(session, actor, "booking_policy.updated", site, before=before,
-                 after={f.name: str(getattr(values, f.name)) for f in fields(PolicyValues)})
+    audit.record(
+        session,
+        actor,
+        "booking_policy.updated",
+        site,
+        before=before,
+        after={f.name: str(getattr(values, f.name)) for f in fields(PolicyValues)},
+    )
     return policy
 
 
 def add_blackout(
-    session: Session, actor: Actor, site: Site, *, starts_at: datetime, ends_at: datetime,
-    reason: str, resource_id: int | None = None,
+    session: Session,
+    actor: Actor,
+    site: Site,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    resource_id: int | None = None,
 ) -> Blackout:
     reason = " ".join(reason.split())[:500]
     if ends_at <= starts_at:
         raise RuleViolation({"ends": "The blackout must end after it starts."}, "blackout")
     if not reason:
-        raise RuleViolation({"reason": "Say why (people see it when booking is refused)."},
-                            "blackout")
+        raise RuleViolation(
+            {"reason": "Say why (people see it when booking is refused)."}, "blackout"
+        )
     if resource_id is not None:
         resource = session.get(Resource, resource_id)
         if resource is None or resource.site_id != site.id:
             raise RuleViolation({"resource": "Pick a room or desk of this site."}, "blackout")
-    blackout = Blackout(site_id=site.id, resource_id=resource_id, starts_at=starts_at,
-                        ends_at=ends_at, reason=reason)
+    blackout = Blackout(
+        site_id=site.id,
+        resource_id=resource_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        reason=reason,
+    )
     session.add(blackout)
     session.flush()
-    audit.record(session, actor, "blackout.added", blackout,
-                 after={"site": site.slug, "from": starts_at.isoformat(),
-                        "until": ends_at.isoformat(), "reason": reason})
+    audit.record(
+        session,
+        actor,
+        "blackout.added",
+        blackout,
+        after={
+            "site": site.slug,
+            "from": starts_at.isoformat(),
+            "until": ends_at.isoformat(),
+            "reason": reason,
+        },
+    )
     return blackout
 
 
 def remove_blackout(session: Session, actor: Actor, blackout: Blackout) -> None:
-    audit.record(session, actor, "blackout.removed", blackout,
-                 before={"from": blackout.starts_at.isoformat(), "reason": blackout.reason})
+    audit.record(
+        session,
+        actor,
+        "blackout.removed",
+        blackout,
+        before={"from": blackout.starts_at.isoformat(), "reason": blackout.reason},
+    )
     session.delete(blackout)
