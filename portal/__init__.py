@@ -42,6 +42,10 @@ def configure_settings(app: Flask, overrides: dict[str, Any] | None) -> Settings
     settings = Settings.from_env(instance_path=Path(app.root_path).parent / "instance")
     settings.apply_overrides(overrides or {})
     settings.finish_defaults()
+    if settings.oidc_group_roles:
+        from portal.services.sso import parse_group_roles
+
+        parse_group_roles(settings.oidc_group_roles)  # a bad mapping stops the start, loudly
     app.extensions["foyer.settings"] = settings
     app.config["TESTING"] = bool(settings.extra.get("TESTING", False))
     return settings

@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, Length
 
 from integrations import oidc
 from portal import htmx
-from portal.blueprints.context import actor
+from portal.blueprints.context import actor, actor_for
 from portal.errors import RuleViolation
 from portal.limits import limiter
 from portal.login import end_session, safe_next, start_session
@@ -34,7 +34,7 @@ class SignInForm(FlaskForm):
     email = EmailField(
         "Work e-mail",
         validators=[DataRequired("Enter your e-mail address."), Length(max=254)],
-        render_kw={"autocomplete": "username", "autofocus": True},
+        render_kw={"autocomplete": "username"},
     )
     password = PasswordField(
         "Password",
@@ -91,7 +91,7 @@ def login() -> Response:
         for field, message in violation.errors.items():
             getattr(form, field, form.password).errors = [message]
         return _render_sign_in(form, 422)
-    accounts.note_sign_in(db(), actor(), user, "password")
+    accounts.note_sign_in(db(), actor_for(user), user, "password")
     start_session(user, "password")
     commit()
     return htmx.redirect_to(safe_next(form.next.data) or url_for("home.my_day"))
@@ -147,7 +147,7 @@ def sso_callback() -> Response:
     except RuleViolation as violation:
         # The service refuses before writing anything but its audit record, which is kept.
         return _sso_failed(oidc.SsoError(violation.message, 403), keep_pending=True)
-    accounts.note_sign_in(db(), actor(), user, "sso")
+    accounts.note_sign_in(db(), actor_for(user), user, "sso")
     start_session(user, "sso", sso_id_token=result.id_token)
     commit()
     return redirect(target, code=303)
