@@ -1,0 +1,238 @@
+"""Fifty signed-in people click "book" on the same desk at the same instant, over HTTP, against
+gunicorn with two worker processes: exactly one wins, the other 49 are told "just taken", nobody
+sees a server error, and the database holds one booking. On PostgreSQL and on SQLite (a WAL file).
+
+The whole stack takes part: sign-in sessions, CSRF, the per-request session, the view, the booking
+service and the database's own locks, with real concurrent connections released together by a
+barrier. Two racers sign in through the form; the other 48 get their sign-in session from the
+app's own `start_session` (the same session row and cookie, without 48 deliberately slow argon2
+checks, which take 0.3-1 s each on a busy 2-core machine and would dominate the test)."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import flask
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from portal import create_app
+from portal.db import session_factories
+from portal.login import start_session
+from portal.models import HOLDING_STATUSES, Booking, User
+from portal.request_scope import commit, db
+from tests import factories
+
+ROOT = Path(__file__).resolve().parent.parent
+RACERS = 50
+REAL_SIGN_INS = 2  # racers who sign in through the form; the others get minted sessions
+TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+HEADER_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def csrf_token(page: str) -> str:
+    match = TOKEN.search(page) or HEADER_TOKEN.search(page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def gunicorn(fresh_engine, empty_database_url, tmp_path):
+    """Gunicorn with 2 sync workers on the test's fresh, migrated database; yields (base url,
+    log path, secret key)."""
+    port = free_port()
+    secret = "race-" + secrets.token_hex(16)
+    env = dict(
+        os.environ,
+        FOYER_DATABASE_URL=empty_database_url,
+        FOYER_INSTANCE_PATH=str(tmp_path / "instance"),
+        FOYER_BIND=f"127.0.0.1:{port}",
+        FOYER_WORKERS="2",
+        FOYER_SECRET_KEY=secret,
+        FOYER_LOGIN_RATE_LIMIT="100000 per minute",
+    )
+    env.pop("FOYER_REDIS_URL", None)  # the embedded default: jobs and limits in each process
+    log_path = tmp_path / "gunicorn.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_conf", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"gunicorn exited early:\n{log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(base + "/healthz", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not answer in 30 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base, log_path, secret
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+
+
+def mint_sessions(
+    database_url: str, secret: str, instance: Path, emails: list[str]
+) -> tuple[list[str], str]:
+    """Signed session cookies for these people, made by the app's own sign-in step."""
+    app = create_app(
+        {
+            "database_url": database_url,
+            "instance_path": instance,
+            "secret_key": secret,
+            "jobs_in_process": False,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    serializer = app.session_interface.get_signing_serializer(app)
+    cookies = []
+    try:
+        for email in emails:
+            with app.test_request_context("/sign-in", method="POST"):
+                user = db().scalar(select(User).where(User.email == email))
+                start_session(user, "password")
+                commit()
+                cookies.append(serializer.dumps(dict(flask.session)))
+    finally:
+        app.extensions["foyer.engine"].dispose()
+    return cookies, app.config["SESSION_COOKIE_NAME"]
+
+
+def test_fifty_http_bookings_of_one_desk_have_exactly_one_winner(
+    fresh_engine, empty_database_url, gunicorn, tmp_path
+):
+    base, log_path, secret = gunicorn
+    _reader, writer = session_factories(fresh_engine)
+    with writer() as session, session.begin():
+        site = factories.site(session, "berlin")
+        floor = factories.floor(session, site)
+        desk = factories.desk(session, floor, name="1.01")
+        people = [
+            factories.user(session, email=f"http-racer{i}@example.com") for i in range(RACERS)
+        ]
+        session.flush()
+        desk_id, emails = desk.id, [p.email for p in people]
+    day = factories.weekday_ahead("Europe/Berlin", days=1)
+
+    def with_form_token(browser: requests.Session) -> tuple[requests.Session, str]:
+        # The booking form carries the session's CSRF token, as when a person opens the panel.
+        form = browser.get(
+            f"{base}/desks/{desk_id}/confirm",
+            params={"date": day.isoformat(), "slot": "day"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert form.status_code == 200, form.status_code  # signed in, not sent to sign-in
+        return browser, csrf_token(form.text)
+
+    def signed_in_by_form(email: str) -> tuple[requests.Session, str]:
+        browser = requests.Session()
+        page = browser.get(base + "/sign-in", timeout=30).text
+        response = browser.post(
+            base + "/sign-in",
+            data={"csrf_token": csrf_token(page), "email": email, "password": factories.PASSWORD},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert response.status_code == 303, (email, response.status_code)
+        return with_form_token(browser)
+
+    def signed_in_by_cookie(cookie: str) -> tuple[requests.Session, str]:
+        browser = requests.Session()
+        browser.cookies.set(cookie_name, cookie, domain="127.0.0.1", path="/")
+        return with_form_token(browser)
+
+    minted, cookie_name = mint_sessions(
+        empty_database_url, secret, tmp_path / "mint", emails[REAL_SIGN_INS:]
+    )
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        browsers = list(pool.map(signed_in_by_form, emails[:REAL_SIGN_INS]))
+        browsers += list(pool.map(signed_in_by_cookie, minted))
+
+    barrier = threading.Barrier(RACERS)
+    results: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def race(browser: requests.Session, token: str) -> None:
+        try:
+            barrier.wait(30)
+            response = browser.post(
+                f"{base}/desks/{desk_id}/book",
+                data={
+                    "csrf_token": token,
+                    "date": day.isoformat(),
+                    "slot": "day",
+                    "idempotency_key": secrets.token_urlsafe(16),
+                },
+                allow_redirects=False,
+                timeout=60,
+            )
+            outcome = (response.status_code, response.text)
+        except Exception as exc:  # noqa: BLE001 - any client failure is a result we count
+            outcome = (0, f"{type(exc).__name__}: {exc}")
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=race, args=pair) for pair in browsers]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    elapsed = time.monotonic() - started
+    for browser, _token in browsers:
+        browser.close()
+
+    statuses = sorted(status for status, _ in results)
+    server_errors = [(s, body[:300]) for s, body in results if s >= 500 or s == 0]
+    assert len(results) == RACERS, f"only {len(results)} answers in {elapsed:.1f} s"
+    assert server_errors == [], f"{server_errors}\n{log_path.read_text()[-3000:]}"
+    winners = [s for s in statuses if s in (200, 303)]
+    losers = [
+        body
+        for status, body in results
+        if status == 409 and ("just taken" in body or "already booked" in body)
+    ]
+    assert len(winners) == 1, statuses
+    assert len(losers) == RACERS - 1, statuses
+
+    with writer() as session:
+        held = session.scalar(
+            select(func.count())
+            .select_from(Booking)
+            .where(Booking.resource_id == desk_id, Booking.status.in_(HOLDING_STATUSES))
+        )
+        assert held == 1
+        assert (
+            session.scalar(select(func.count()).select_from(Booking)) == 1
+        )  # nothing half-written
