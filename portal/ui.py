@@ -36,6 +36,7 @@ def navigation() -> list[NavItem]:
     if permissions.is_coordinator_anywhere(current_user):
         items += [
             NavItem("Approvals", "bookings.approvals", "bookings.approvals"),
+            NavItem("Spaces", "admin.spaces.index", "admin.spaces"),
             NavItem("Rules", "admin.rules.index", "admin.rules"),
         ]
     if permissions.is_admin(current_user):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -34,6 +37,10 @@ class BookingStatus(enum.StrEnum):
 
 # Statuses that hold their time slot. The database constraint uses the same list.
 HOLDING_STATUSES = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN)
+# No booking is longer than this (the rules keep each within one local day, 25 hours on a DST
+# day, and buffers are at most two hours). Window queries use it as a lower bound on start_at so
+# they read one day of the index, not a resource's whole history.
+LONGEST_BOOKING = timedelta(hours=27)
 
 
 class Booking(Base):
@@ -143,3 +150,12 @@ class Blackout(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+def overlaps_window(start: datetime, end: datetime, until: Any = None) -> ColumnElement[bool]:
+    """SQL: the booking's [start_at, until) overlaps [start, end); `until` defaults to end_at
+    (pass Booking.blocked_until to include buffers)."""
+    until = Booking.end_at if until is None else until
+    return and_(
+        Booking.start_at < end, until > start, Booking.start_at > start - LONGEST_BOOKING
+    )

@@ -23,6 +23,7 @@ from portal.models import (
     Site,
     User,
 )
+from portal.models.bookings import overlaps_window
 from portal.services import booking_rules
 from portal.timezones import local_day_bounds, to_utc
 
@@ -65,8 +66,7 @@ def desk_map(
                 select(Booking).where(
                     Booking.resource_id.in_([d.id for d in desks]),
                     Booking.status.in_(HOLDING_STATUSES),
-                    Booking.start_at < end,
-                    start < Booking.end_at,
+                    overlaps_window(start, end),
                 )
             )
         }
@@ -158,8 +158,7 @@ def room_timeline(
             .where(
                 Booking.resource_id.in_(list(by_room)),
                 Booking.status.in_(HOLDING_STATUSES),
-                Booking.start_at < closes,
-                opens < Booking.end_at,
+                overlaps_window(opens, closes),
             )
             .order_by(Booking.start_at)
         ):
@@ -236,8 +235,7 @@ def search_rooms(
             select(Booking).where(
                 Booking.resource_id.in_(list(buffers)),
                 Booking.status.in_(HOLDING_STATUSES),
-                Booking.start_at < end + widest,
-                start < Booking.blocked_until,
+                overlaps_window(start, end + widest, Booking.blocked_until),
             )
         )
         if rooms

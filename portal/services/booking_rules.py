@@ -26,6 +26,7 @@ from portal.models import (
     Site,
     User,
 )
+from portal.models.bookings import overlaps_window
 from portal.timezones import local_day_bounds, to_utc
 
 # A booking may start this long before "now" (a form opened a moment ago, "book now" buttons).
@@ -209,8 +210,7 @@ def _check_desk_rules(
         .where(
             Booking.user_id == booker.id,
             Booking.status.in_(HOLDING_STATUSES),
-            Booking.start_at < day_end,
-            day_start < Booking.end_at,
+            overlaps_window(day_start, day_end),
             Booking.id != (ignore_booking_id or 0),
         )
     )

@@ -27,6 +27,7 @@ from portal.models import (
     Room,
     User,
 )
+from portal.models.bookings import overlaps_window
 from portal.services import audit, booking_rules, notifications
 from portal.services.audit import Actor
 
@@ -84,8 +85,7 @@ def overlapping(
         .where(
             Booking.resource_id == resource.id,
             Booking.status.in_(HOLDING_STATUSES),
-            Booking.start_at < end + buffer,
-            start < Booking.blocked_until,
+            overlaps_window(start, end + buffer, Booking.blocked_until),
             Booking.id != (ignore_booking_id or 0),
         )
         .limit(1)
@@ -504,8 +504,7 @@ def _busy_resource_ids(
             select(Booking.resource_id).where(
                 Booking.resource_id.in_(ids),
                 Booking.status.in_(HOLDING_STATUSES),
-                Booking.start_at < end,
-                start < Booking.blocked_until,
+                overlaps_window(start, end, Booking.blocked_until),
             )
         )
     )

@@ -165,9 +165,8 @@ UNIT_PX = {
 
 def looks_like_svg(data: bytes) -> bool:
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return (
-        head.startswith((b"<?xml", b"<svg", b"<!--", b"<!doctype svg")) and b"<svg" in data[:4096]
-    )
+    # Exported drawings may put a long comment or DOCTYPE before the <svg> element.
+    return head.startswith((b"<?xml", b"<svg", b"<!--", b"<!doctype")) and b"<svg" in data[:65536]
 
 
 def sanitise_svg(data: bytes) -> CheckedImage:

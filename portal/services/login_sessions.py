@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portal.db import utcnow
 from portal.models import LoginSession, User
@@ -59,9 +59,9 @@ def resolve(
     A timed-out session is only reported here; `expire` records the end in a writing request."""
     now = now or utcnow()
     row = session.scalar(
-        select(LoginSession).where(
-            LoginSession.token_hash == token_hash(token), LoginSession.ended_at.is_(None)
-        )
+        select(LoginSession)
+        .options(joinedload(LoginSession.user))  # the user comes in the same query
+        .where(LoginSession.token_hash == token_hash(token), LoginSession.ended_at.is_(None))
     )
     if row is None or not row.user.active:
         return None

@@ -2,9 +2,10 @@
 
 from flask import Blueprint
 
-from portal.blueprints.admin import audit_log, booking_rules, users
+from portal.blueprints.admin import audit_log, booking_rules, spaces, users
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(users.bp)
 bp.register_blueprint(audit_log.bp)
 bp.register_blueprint(booking_rules.bp)
+bp.register_blueprint(spaces.bp)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import segno
 from flask import Blueprint, Response, current_app, flash, request, send_file, url_for
@@ -654,6 +655,7 @@ def _qr_svg(url: str) -> Markup:
 @role_required(Role.COORDINATOR)
 def qr_sheet(floor_id: int) -> Response:
     floor = _floor(floor_id)
+    base_url = current_app.extensions["foyer.settings"].base_url
     contents = spaces.floor_contents(db(), floor)
     active = [r for r in contents.resources if r.active]
     codes = [(r, check_in_url(r.qr_code), _qr_svg(check_in_url(r.qr_code))) for r in active]
@@ -662,13 +664,15 @@ def qr_sheet(floor_id: int) -> Response:
         floor=floor,
         codes=codes,
         disabled_count=len(contents.resources) - len(active),
-        base_url=current_app.extensions["foyer.settings"].base_url,
+        base_url=base_url,
+        loopback=urlsplit(base_url).hostname in ("127.0.0.1", "localhost", "::1"),
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # A too-large upload is refused before the view runs (the app caps request size); answer it
-# beside the file field instead of with a bare error page.
+# like any other invalid input, 422 with the message beside the file field, instead of with a bare
+# error page. (htmx swaps 422 as a validation answer; 413 would be logged as a failure.)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -681,7 +685,8 @@ def upload_too_large(_error: RequestEntityTooLarge) -> Response:
     if not current_user.is_authenticated or not is_coordinator_anywhere(current_user):
         return error_response(413, message)
     args = request.view_args or {}
-    if request.endpoint == "admin.spaces.upload_plan":
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is upload_plan:
         floor = _owned(Floor, args.get("floor_id"), _may_manage_floor)
         if floor is None:
             return error_response(404)
@@ -690,15 +695,15 @@ def upload_too_large(_error: RequestEntityTooLarge) -> Response:
         form.plan.errors = [
             f"The file is {sent_mb:.0f} MB; a plan may be at most {plan_mb} MB. Nothing was saved."
         ]
-        return _render_floor(floor, form, 413)
-    if request.endpoint in ("admin.spaces.new_room", "admin.spaces.edit_room"):
+        return _render_floor(floor, form, 422)
+    if view in (new_room, edit_room):
         room = _owned(Room, args.get("room_id"), _may_manage_resource)
         floor = room.floor if room else _owned(Floor, args.get("floor_id"), _may_manage_floor)
         if floor is None:
             return error_response(404)
         form = _room_form(room, blank=True)
         form.photo.errors = [f"{message} Nothing was saved; choose a smaller photo."]
-        return _render_room(floor, form, room, 413)
+        return _render_room(floor, form, room, 422)
     return error_response(413, message)
 
 
