@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager, selectinload
+from sqlalchemy.orm import Session, contains_eager, joinedload, lazyload, selectinload
 
 from portal.errors import RuleViolation
 from portal.models import (
@@ -26,6 +26,14 @@ from portal.models import (
 from portal.models.bookings import overlaps_window
 from portal.services import booking_rules
 from portal.timezones import local_day_bounds, to_utc
+
+
+# On a floor's map the resources are loaded already and only the booker's name and department
+# are shown: load just those (a user row carries a password hash nobody needs here).
+_LIGHT_BOOKING = (
+    lazyload(Booking.resource),
+    joinedload(Booking.user).load_only(User.id, User.name, User.department),
+)
 
 
 @dataclass
@@ -63,7 +71,9 @@ def desk_map(
         {
             b.resource_id: b
             for b in session.scalars(
-                select(Booking).where(
+                select(Booking)
+                .options(*_LIGHT_BOOKING)
+                .where(
                     Booking.resource_id.in_([d.id for d in desks]),
                     Booking.status.in_(HOLDING_STATUSES),
                     overlaps_window(start, end),
@@ -155,6 +165,7 @@ def room_timeline(
     if rooms:
         for booking in session.scalars(
             select(Booking)
+            .options(*_LIGHT_BOOKING)
             .where(
                 Booking.resource_id.in_(list(by_room)),
                 Booking.status.in_(HOLDING_STATUSES),
