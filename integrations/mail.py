@@ -80,7 +80,9 @@ def deliver_due(
     """Deliver (or keep) queued messages whose time has come. Idempotent and safe to run in several
     workers at once. It commits on `session` itself: pass a session with no transaction open."""
     if session.in_transaction():
-        raise RuntimeError("deliver_due commits as it goes: pass a session with no transaction open")
+        raise RuntimeError(
+            "deliver_due commits as it goes: pass a session with no transaction open"
+        )
     counts = DeliveryCounts()
     if not settings.mail_server:
         counts.kept = _keep_due(session, now)

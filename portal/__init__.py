@@ -17,6 +17,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from integrations.oidc import configure_oidc
     from portal.blueprints import register_blueprints
     from portal.cli import register_commands
+    from portal.jobs import configure_jobs, register_job_commands
     from portal.limits import configure_rate_limits
     from portal.login import configure_login
     from portal.observability import configure_logging
@@ -27,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     configure_logging(app)
     configure_database(app)
+    configure_jobs(app)
     configure_security(app)
     configure_rate_limits(app)
     configure_login(app)
@@ -35,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    register_job_commands(app)
     return app
 
 

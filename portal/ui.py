@@ -43,6 +43,7 @@ def navigation() -> list[NavItem]:
         items += [
             NavItem("People", "admin.users.users", "admin.users"),
             NavItem("Audit log", "admin.audit.audit_log", "admin.audit"),
+            NavItem("Outbox", "admin.outbox.outbox", "admin.outbox"),
         ]
     return items
 

@@ -133,6 +133,7 @@ def make_test_app(tmp_path: Path, database_url: str, **overrides: Any) -> Flask:
         "database_url": database_url,
         "secret_key": "test-secret-" + secrets.token_hex(8),
         "instance_path": tmp_path / "instance",
+        "jobs_in_process": False,  # tests run jobs explicitly; no consumer thread per app
     }
     config.update(overrides)
     return create_app(config)

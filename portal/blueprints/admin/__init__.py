@@ -2,10 +2,11 @@
 
 from flask import Blueprint
 
-from portal.blueprints.admin import audit_log, booking_rules, spaces, users
+from portal.blueprints.admin import audit_log, booking_rules, outbox, spaces, users
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(users.bp)
 bp.register_blueprint(audit_log.bp)
 bp.register_blueprint(booking_rules.bp)
 bp.register_blueprint(spaces.bp)
+bp.register_blueprint(outbox.bp)

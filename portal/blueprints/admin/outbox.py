@@ -39,7 +39,9 @@ def outbox() -> Response:
     before_id = request.args.get("before", type=int)
     # The list shows no bodies: leave them in the database.
     stmt = select(OutboxMessage).options(
-        defer(OutboxMessage.text_body), defer(OutboxMessage.html_body), defer(OutboxMessage.ics_body)
+        defer(OutboxMessage.text_body),
+        defer(OutboxMessage.html_body),
+        defer(OutboxMessage.ics_body),
     )
     if status:
         stmt = stmt.where(OutboxMessage.status == status)
@@ -47,9 +49,9 @@ def outbox() -> Response:
         stmt = stmt.where(OutboxMessage.id < before_id)
     messages = list(db().scalars(stmt.order_by(OutboxMessage.id.desc()).limit(PAGE_SIZE + 1)))
     counts = dict(
-        db().execute(
-            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-        ).all()
+        db()
+        .execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+        .all()
     )
     return htmx.render(
         "admin/outbox.html",
