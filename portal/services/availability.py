@@ -27,7 +27,6 @@ from portal.models.bookings import overlaps_window
 from portal.services import booking_rules
 from portal.timezones import local_day_bounds, to_utc
 
-
 # On a floor's map the resources are loaded already and only the booker's name and department
 # are shown: load just those (a user row carries a password hash nobody needs here).
 _LIGHT_BOOKING = (
