@@ -27,13 +27,14 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from integrations import mail
 from portal.config import Settings
 from portal.db import utcnow
-from portal.services import bookings, notifications
+from portal.services import bookings, notifications, series
 
 log = logging.getLogger("portal.jobs")
 
 RETRIES = 3
 RETRY_DELAY = 10  # seconds between Huey's retries of a failed job
 EVERY_MINUTE = crontab()
+HOURLY = crontab(minute="7")  # series horizons move by a day at a time; hourly is plenty
 # An idle embedded worker polls its SQLite queue at least this often (seconds), so "deliver now"
 # is prompt; Redis workers block on the queue instead.
 EMBEDDED_MAX_POLL = 2.0
@@ -52,6 +53,8 @@ class Jobs:
         self.release_no_shows = periodic(_named(self._release_no_shows, "release_no_shows"))
         self.deliver_outbox = periodic(_named(self._deliver_outbox, "deliver_outbox"))
         self.deliver_now = on_demand(_named(self._deliver_outbox, "deliver_now"))
+        hourly = queue.periodic_task(HOURLY, retries=RETRIES, retry_delay=RETRY_DELAY)
+        self.extend_series = hourly(_named(self._extend_series, "extend_series"))
 
     @property
     def settings(self) -> Settings:
@@ -66,6 +69,11 @@ class Jobs:
             released = bookings.release_no_shows(session, utcnow())
         # Their notices are in the outbox; the commit above already asked for a delivery.
         return len(released)
+
+    def _extend_series(self) -> int:
+        """Book the occurrences of recurring series that came within the booking horizon."""
+        with self.app.app_context(), self._writer() as session, session.begin():
+            return series.extend_all(session, utcnow())
 
     def _deliver_outbox(self) -> dict[str, int]:
         with self.app.app_context(), self._writer() as session:

@@ -255,3 +255,31 @@ def test_move_a_desk_booking_to_another_free_desk(client, employee, place, db):
     assert moved.status_code == 303
     db.expire_all()
     assert db.get(Booking, booking.id).resource_id == other.id
+
+
+def test_series_occurrences_are_booked_as_they_come_within_the_horizon(db, place, employee):
+    _site, _desk, room = place
+    first = datetime.combine(factories.weekday_ahead(days=1), time(9))
+    created = series.create(db, SYSTEM, employee, resource=room, booker=employee, title="Monthly",
+                            first_local=first, duration=timedelta(minutes=30),
+                            repeat=recurrence.Repeat("monthly_weekday", count=6), skip=set(),
+                            now=utcnow())
+    booked_now = len(created.bookings)
+    assert 0 < booked_now < 6  # the default room horizon is 90 days
+    added = series.extend_all(db, now=utcnow() + timedelta(days=120))
+    assert added > 0 and len(created.bookings) == booked_now + added
+    assert series.extend_all(db, now=utcnow() + timedelta(days=120)) == 0  # idempotent
+
+
+def test_a_long_daily_series_counts_once_against_the_room_quota(db, place, employee):
+    _site, _desk, room = place
+    first = datetime.combine(factories.weekday_ahead(days=1), time(8))
+    created = series.create(db, SYSTEM, employee, resource=room, booker=employee, title="Daily",
+                            first_local=first, duration=timedelta(minutes=15),
+                            repeat=recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"),
+                                                     count=60), skip=set(), now=utcnow())
+    assert len(created.bookings) > 20  # more than the quota of 20, within the 90-day horizon
+    day = factories.weekday_ahead(days=3)
+    single = bookings.book(db, SYSTEM, employee, resource_id=room.id, start=factories.at(day, 15),
+                           end=factories.at(day, 16))
+    assert single.status == BookingStatus.CONFIRMED

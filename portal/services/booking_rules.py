@@ -231,8 +231,12 @@ def _check_room_quota(
     now: datetime,
     ignore_booking_id: int | None,
 ) -> None:
-    upcoming = session.scalar(
-        select(func.count())
+    """A recurring series counts once: the quota is against hoarding, not against a standup."""
+    upcoming = session.execute(
+        select(
+            func.count().filter(Booking.series_id.is_(None)),
+            func.count(func.distinct(Booking.series_id)),
+        )
         .select_from(Booking)
         .join(Room, Room.id == Booking.resource_id)
         .where(
@@ -241,11 +245,12 @@ def _check_room_quota(
             Booking.end_at > now,
             Booking.id != (ignore_booking_id or 0),
         )
-    )
-    if (upcoming or 0) >= policy.max_upcoming_room_bookings:
+    ).one()
+    held = upcoming[0] + upcoming[1]
+    if held >= policy.max_upcoming_room_bookings:
         raise RuleViolation(
             {
-                "resource": f"You already hold {upcoming} upcoming room bookings, the most allowed; "
+                "resource": f"You already hold {held} upcoming room bookings, the most allowed; "
                 "cancel one you no longer need."
             },
             "room_quota",

@@ -221,8 +221,8 @@ def _materialise(
         if start in existing or start + duration <= now:
             continue
         end = to_utc(local_start + duration, zone)
-        if bookings.overlapping(session, resource, start, end) is not None:
-            # Someone took this occurrence before it opened: it becomes a skipped date.
+        if not _still_bookable(session, resource, booker, start, end, now):
+            # Taken, or closed (a blackout added since), before it opened: a skipped date.
             series.skipped_dates = sorted({*series.skipped_dates, local_start.date().isoformat()})
             continue
         booking = Booking(
@@ -245,6 +245,31 @@ def _materialise(
     else:
         series.materialised_until = last_day
     return created
+
+
+def _still_bookable(
+    session: Session,
+    resource: Resource,
+    booker: User,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> bool:
+    if bookings.overlapping(session, resource, start, end) is not None:
+        return False
+    try:
+        booking_rules.check_request(
+            session,
+            resource=resource,
+            booker=booker,
+            start=start,
+            end=end,
+            now=now,
+            check_horizon=False,
+        )
+    except RuleViolation:
+        return False
+    return True
 
 
 def extend_all(session: Session, now: datetime | None = None) -> int:
