@@ -278,6 +278,8 @@ def arrange_bookings(app: Flask) -> dict[str, Any]:
 def shoot_whole(page, name: str, screen: str, full_page: bool) -> Path:
     """As shoot(), but a whole-page shot starts at the top: the sticky top bar stays on top."""
     if full_page:
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)  # any scrolling htmx started has finished
         page.evaluate("window.scrollTo(0, 0)")
     return shoot(page, name, screen, full_page)
 
