@@ -45,7 +45,7 @@ def test_qr_code_checks_in_my_current_booking(client, employee, place, db):
     client.sign_in("erin@example.com")
     response = client.get(f"/q/{desk.qr_code}")
     assert response.status_code == 200
-    assert "You are checked in to 1.01" in response.get_data(as_text=True)
+    assert "You are checked in to desk 1.01" in response.get_data(as_text=True)
     db.expire_all()
     checked = db.get(Booking, booking.id)
     assert checked.status == BookingStatus.CHECKED_IN and checked.checked_in_via == "qr"

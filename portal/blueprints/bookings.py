@@ -186,7 +186,7 @@ def qr(code: str) -> Response:
                            message=violation.message)
     commit()
     return htmx.render("bookings/qr.html", resource=resource, booking=booking,
-                       message=f"You are checked in to {resource.name}.", checked_in=True)
+                       message=f"You are checked in to {resource.kind} {resource.name}.", checked_in=True)
 
 
 @bp.get("/approvals/")

@@ -15,6 +15,7 @@ from portal.blueprints.booking_views import (
     chosen_site,
     horizon_days,
     new_idempotency_key,
+    today_at,
 )
 from portal.blueprints.context import actor
 from portal.db import utcnow
@@ -117,7 +118,7 @@ def book(desk_id: int) -> Response:
     slot = _slot()
     if day is None:
         violation = RuleViolation({"date": "Pick a day."}, "date")
-        return _refused(desk, date.today(), slot, violation)
+        return _refused(desk, today_at(desk.site, utcnow()), slot, violation)
     site = desk.site
     start, end = booking_rules.DESK_SLOTS[slot].bounds(site, booking_rules.policy_for(db(), site), day)
     try:

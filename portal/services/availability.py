@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, not_, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, lazyload, selectinload
 
 from portal.errors import RuleViolation
@@ -112,6 +112,12 @@ def desk_map(
                     and booking.user.department == viewer.department
                 ),
             )
+        )
+    if mine is None:  # my desk may be on another floor that day
+        mine = session.scalar(
+            select(Booking).join(Desk, Desk.id == Booking.resource_id)
+            .where(Desk.site_id == site.id, Booking.user_id == viewer.id,
+                   Booking.status.in_(HOLDING_STATUSES), overlaps_window(start, end))
         )
     zones = sorted({d.zone for d in desks if d.zone})
     rooms = list(session.scalars(select(Room).where(Room.floor_id == floor.id)))
@@ -291,11 +297,14 @@ def _short(violation: RuleViolation) -> str:
 def my_bookings(
     session: Session, user: User, now: datetime, *, past: bool = False, limit: int = 50
 ) -> list[Booking]:
+    """Upcoming: still holding their slot and not over. Past: over, or cancelled, declined or
+    released (those are history even when their time is still ahead)."""
     query = select(Booking).where(Booking.user_id == user.id)
+    upcoming = and_(Booking.end_at > now, Booking.status.in_(HOLDING_STATUSES))
     if past:
-        query = query.where(Booking.end_at <= now).order_by(Booking.start_at.desc())
+        query = query.where(not_(upcoming)).order_by(Booking.start_at.desc())
     else:
-        query = query.where(Booking.end_at > now).order_by(Booking.start_at)
+        query = query.where(upcoming).order_by(Booking.start_at)
     return list(session.scalars(query.options(selectinload(Booking.series)).limit(limit)))
 
 

@@ -94,6 +94,13 @@ ROOM_NAMES = [
     "Ems",
     "Lahn",
     "Ruhr",
+    "Donau",
+    "Inn",
+    "Lech",
+    "Fulda",
+    "Werra",
+    "Aller",
+    "Leine",
     "Hudson",
     "Harlem",
     "Bronx",
@@ -327,7 +334,8 @@ def _book_day(
         _try_book(session, person, desk.id, start, end, "", f"demo-{day}-{desk.id}", now)
     for room in session.scalars(select(Room).where(Room.site_id == site.id)).all():
         # Whole hours and meetings under an hour never clash, even with a room's buffer.
-        for meeting, hour in enumerate(sorted(rng.sample([9, 10, 11, 13, 14, 15, 16], 3))):
+        meetings = 1 if room.needs_approval else 3  # a short approvals queue, not a wall
+        for meeting, hour in enumerate(sorted(rng.sample([9, 10, 11, 13, 14, 15, 16], meetings))):
             start = to_utc(datetime.combine(day, time(hour)), zone)
             end = start + timedelta(minutes=rng.choice([30, 45, 50]))
             title = rng.choice(MEETINGS)

@@ -359,7 +359,7 @@ def test_scanning_the_qr_code_checks_in_after_signing_in(page, live_app):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"**/q/{code}")
     expect(heading(page)).to_have_text("✓ Checked in")
-    expect(page.get_by_text(f"You are checked in to {name}.")).to_be_visible()
+    expect(page.get_by_text(f"You are checked in to desk {name}.")).to_be_visible()
     assert_fits_the_screen(page)
 
     # Scanning again changes nothing, and My bookings shows the check-in.
