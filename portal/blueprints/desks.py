@@ -75,6 +75,7 @@ def _context(query: MapQuery) -> dict[str, Any]:
         "slot": query.slot, "slots": booking_rules.DESK_SLOTS, "map": desk_map, "shown": shown,
         "team": [d for d in desk_map.desks if d.same_department and d.state == "taken"],
         "horizon": horizon_days(db(), query.site, desks=True),
+        "desks_root": url_for("desks.floor_plan"),
         "all_attributes": sorted({a for d in desk_map.desks for a in d.desk.attributes}),
     }
 

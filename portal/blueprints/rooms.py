@@ -99,7 +99,8 @@ def timeline() -> Response:
     data = availability.room_timeline(db(), floor, day, current_user, now)
     return htmx.render("rooms/timeline.html", "rooms/_timeline.html", site=site, floors=floors,
                        floor=floor, day=day, t=data, date_problem=problem,
-                       zone=ZoneInfo(site.time_zone), quarter=timedelta(minutes=15))
+                       zone=ZoneInfo(site.time_zone), quarter=timedelta(minutes=15),
+                       rooms_root=url_for("rooms.search"))
 
 
 class RoomBookingForm(FlaskForm):

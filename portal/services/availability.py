@@ -44,6 +44,18 @@ class DeskState:
     booker_name: str | None = None  # only where the site shows names
     same_department: bool = False
 
+    @property
+    def mark(self) -> str:
+        """The short text under the desk's name on the plan: never colour alone."""
+        if self.state == "taken":
+            return "".join(part[:1] for part in (self.booker_name or "").split()) or "taken"
+        return {"free": "free", "mine": "✓ you", "unavailable": "×"}[self.state]
+
+    @property
+    def plan_position(self) -> tuple[float, float]:
+        """Where it sits in the plan's 1000 x 640 drawing."""
+        return round((self.desk.plan_x or 0) * 1000, 1), round((self.desk.plan_y or 0) * 640, 1)
+
 
 @dataclass
 class DeskMap:
@@ -132,11 +144,23 @@ class TimelineBlock:
     label: str
 
 
+@dataclass(frozen=True)
+class FreeSlot:
+    quarter: int  # quarter-hours after opening
+    label: str  # local wall time, e.g. "14:30"
+
+
 @dataclass
 class TimelineRow:
     room: Room
     blocks: list[TimelineBlock] = field(default_factory=list)
-    free_starts: list[datetime] = field(default_factory=list)  # bookable half-hours
+    free_slots: list[FreeSlot] = field(default_factory=list)  # bookable half-hours
+
+
+@dataclass(frozen=True)
+class _Slot:
+    start: datetime
+    free: FreeSlot
 
 
 @dataclass
@@ -179,6 +203,13 @@ def room_timeline(
             .order_by(Booking.start_at)
         ):
             by_room[booking.resource_id].append(booking)
+    # The half-hours of the day, labelled once (not once per room).
+    slots = []
+    moment = opens
+    while moment < closes:
+        quarter = int((moment - opens).total_seconds() // 900)
+        slots.append(_Slot(moment, FreeSlot(quarter, moment.astimezone(zone).strftime("%H:%M"))))
+        moment += timedelta(minutes=30)
     rows = []
     for room in rooms:
         row = TimelineRow(room)
@@ -198,16 +229,15 @@ def room_timeline(
                     label or "Booked",
                 )
             )
-        slot = opens
-        while slot < closes:
-            slot_end = slot + timedelta(minutes=30)
-            buffer = timedelta(minutes=room.buffer_minutes)
+        buffer = timedelta(minutes=room.buffer_minutes)
+        for slot in slots:
+            slot_end = slot.start + timedelta(minutes=30)
             clash = any(
-                b.start_at < slot_end + buffer and slot < b.blocked_until for b in by_room[room.id]
+                b.start_at < slot_end + buffer and slot.start < b.blocked_until
+                for b in by_room[room.id]
             )
-            if not clash and slot >= now - booking_rules.PAST_TOLERANCE:
-                row.free_starts.append(slot)
-            slot = slot_end
+            if not clash and slot.start >= now - booking_rules.PAST_TOLERANCE:
+                row.free_slots.append(slot.free)
         rows.append(row)
     hours = []
     hour = opens
