@@ -21,7 +21,9 @@ class NavItem:
     section: str  # endpoints equal to this or starting with "<section>." mark the item current
 
     def is_current(self, endpoint: str | None) -> bool:
-        return bool(endpoint) and (endpoint == self.section or endpoint.startswith(self.section + "."))
+        return bool(endpoint) and (
+            endpoint == self.section or endpoint.startswith(self.section + ".")
+        )
 
 
 def navigation() -> list[NavItem]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,24 +81,43 @@ def user(
     return new
 
 
-def desk(session: Session, on_floor: Floor | None = None, name: str | None = None,
-         **kwargs: Any) -> Desk:
+def desk(
+    session: Session, on_floor: Floor | None = None, name: str | None = None, **kwargs: Any
+) -> Desk:
     on_floor = on_floor or floor(session)
     n = next(_seq)
-    new = Desk(site_id=on_floor.building.site_id, floor=on_floor, name=name or f"D{n}",
-               qr_code=f"qr-d{n}", plan_x=0.1 + (n % 8) * 0.1, plan_y=0.3, **kwargs)
+    new = Desk(
+        site_id=on_floor.building.site_id,
+        floor=on_floor,
+        name=name or f"D{n}",
+        qr_code=f"qr-d{n}",
+        plan_x=0.1 + (n % 8) * 0.1,
+        plan_y=0.3,
+        **kwargs,
+    )
     session.add(new)
     session.flush()
     return new
 
 
-def room(session: Session, on_floor: Floor | None = None, name: str | None = None,
-         capacity: int = 6, **kwargs: Any) -> Room:
+def room(
+    session: Session,
+    on_floor: Floor | None = None,
+    name: str | None = None,
+    capacity: int = 6,
+    **kwargs: Any,
+) -> Room:
     on_floor = on_floor or floor(session)
     n = next(_seq)
-    new = Room(site_id=on_floor.building.site_id, floor=on_floor, name=name or f"Room {n}",
-               capacity=capacity, equipment=kwargs.pop("equipment", ["display"]),
-               qr_code=f"qr-r{n}", **kwargs)
+    new = Room(
+        site_id=on_floor.building.site_id,
+        floor=on_floor,
+        name=name or f"Room {n}",
+        capacity=capacity,
+        equipment=kwargs.pop("equipment", ["display"]),
+        qr_code=f"qr-r{n}",
+        **kwargs,
+    )
     session.add(new)
     session.flush()
     return new

@@ -22,9 +22,17 @@ SYSTEM = Actor.system("tests")
 
 def direct_booking(db, resource, user, start, end, **kwargs) -> Booking:
     """A booking row as if made earlier (rules about 'now' do not apply to the past)."""
-    booking = Booking(resource=resource, user=user, created_by=user, start_at=start, end_at=end,
-                      blocked_until=kwargs.pop("blocked_until", end), status=kwargs.pop("status", BookingStatus.CONFIRMED),
-                      created_at=kwargs.pop("created_at", start - timedelta(days=1)), **kwargs)
+    booking = Booking(
+        resource=resource,
+        user=user,
+        created_by=user,
+        start_at=start,
+        end_at=end,
+        blocked_until=kwargs.pop("blocked_until", end),
+        status=kwargs.pop("status", BookingStatus.CONFIRMED),
+        created_at=kwargs.pop("created_at", start - timedelta(days=1)),
+        **kwargs,
+    )
     db.add(booking)
     db.flush()
     return booking
@@ -34,13 +42,19 @@ def direct_booking(db, resource, user, start, end, **kwargs) -> Booking:
 def place(db):
     site = factories.site(db, "berlin")
     floor = factories.floor(db, site)
-    return site, factories.desk(db, floor, "1.01"), factories.room(db, floor, "Spree", buffer_minutes=10)
+    return (
+        site,
+        factories.desk(db, floor, "1.01"),
+        factories.room(db, floor, "Spree", buffer_minutes=10),
+    )
 
 
 def test_qr_code_checks_in_my_current_booking(client, employee, place, db):
     _site, desk, _room = place
     now = utcnow()
-    booking = direct_booking(db, desk, employee, now - timedelta(minutes=5), now + timedelta(hours=3))
+    booking = direct_booking(
+        db, desk, employee, now - timedelta(minutes=5), now + timedelta(hours=3)
+    )
     db.commit()
     client.sign_in("erin@example.com")
     response = client.get(f"/q/{desk.qr_code}")
@@ -54,10 +68,14 @@ def test_qr_code_checks_in_my_current_booking(client, employee, place, db):
 def test_qr_code_asks_for_sign_in_first_and_unknown_codes_are_clear(client, employee, place):
     _site, desk, _room = place
     anonymous = client.get(f"/q/{desk.qr_code}")
-    assert anonymous.status_code == 302 and f"next=/q/{desk.qr_code}" in anonymous.headers["Location"]
+    assert (
+        anonymous.status_code == 302 and f"next=/q/{desk.qr_code}" in anonymous.headers["Location"]
+    )
     client.sign_in("erin@example.com")
     unknown = client.get("/q/nope")
-    assert unknown.status_code == 404 and "does not belong to any desk" in unknown.get_data(as_text=True)
+    assert unknown.status_code == 404 and "does not belong to any desk" in unknown.get_data(
+        as_text=True
+    )
     nothing = client.get(f"/q/{desk.qr_code}")
     assert "You have no booking here right now." in nothing.get_data(as_text=True)
 
@@ -78,8 +96,14 @@ def test_no_shows_are_released_kept_and_the_booker_told(db, place, employee):
     _site, desk, _room = place
     start = utcnow() - timedelta(minutes=30)
     booking = direct_booking(db, desk, employee, start, start + timedelta(hours=8))
-    kept = direct_booking(db, factories.desk(db, desk.floor), employee, start,
-                          start + timedelta(hours=8), status=BookingStatus.CHECKED_IN)
+    kept = direct_booking(
+        db,
+        factories.desk(db, desk.floor),
+        employee,
+        start,
+        start + timedelta(hours=8),
+        status=BookingStatus.CHECKED_IN,
+    )
     released = bookings.release_no_shows(db)
     assert released == [booking]
     assert booking.status == BookingStatus.RELEASED and kept.status == BookingStatus.CHECKED_IN
@@ -94,8 +118,14 @@ def test_no_shows_are_released_kept_and_the_booker_told(db, place, employee):
 def test_a_late_booking_gets_its_grace_from_when_it_was_made(db, place, employee):
     _site, desk, _room = place
     start = utcnow() - timedelta(hours=2)
-    booking = direct_booking(db, desk, employee, start, start + timedelta(hours=8),
-                             created_at=utcnow() - timedelta(minutes=5))
+    booking = direct_booking(
+        db,
+        desk,
+        employee,
+        start,
+        start + timedelta(hours=8),
+        created_at=utcnow() - timedelta(minutes=5),
+    )
     assert bookings.release_no_shows(db) == []
     assert booking.status == BookingStatus.CONFIRMED
 
@@ -103,8 +133,9 @@ def test_a_late_booking_gets_its_grace_from_when_it_was_made(db, place, employee
 def test_cancel_after_start_frees_the_rest_of_the_slot(db, place, employee):
     _site, _desk, room = place
     start = utcnow() - timedelta(minutes=30)
-    booking = direct_booking(db, room, employee, start, start + timedelta(hours=2),
-                             status=BookingStatus.CHECKED_IN)
+    booking = direct_booking(
+        db, room, employee, start, start + timedelta(hours=2), status=BookingStatus.CHECKED_IN
+    )
     bookings.cancel(db, SYSTEM, booking)
     assert booking.status == BookingStatus.COMPLETED
     assert booking.end_at <= utcnow() + timedelta(minutes=1)
@@ -123,36 +154,62 @@ def test_database_refuses_overlapping_bookings_even_without_the_service(db, plac
     # back-to-back bookings touch without overlapping (half-open ranges)
     direct_booking(db, desk, employee, start + timedelta(hours=4), start + timedelta(hours=5))
     # cancelled bookings hold nothing
-    direct_booking(db, desk, employee, start, start + timedelta(hours=1), status=BookingStatus.CANCELLED)
+    direct_booking(
+        db, desk, employee, start, start + timedelta(hours=1), status=BookingStatus.CANCELLED
+    )
 
 
 def test_room_buffer_keeps_a_gap_between_bookings(db, place, employee):
     _site, _desk, room = place  # 10-minute buffer
     start = utcnow() + timedelta(days=1)
-    direct_booking(db, room, employee, start, start + timedelta(hours=1),
-                   blocked_until=start + timedelta(hours=1, minutes=10))
-    assert bookings.overlapping(db, room, start + timedelta(hours=1, minutes=5),
-                                start + timedelta(hours=2)) is not None
-    assert bookings.overlapping(db, room, start + timedelta(hours=1, minutes=10),
-                                start + timedelta(hours=2)) is None
+    direct_booking(
+        db,
+        room,
+        employee,
+        start,
+        start + timedelta(hours=1),
+        blocked_until=start + timedelta(hours=1, minutes=10),
+    )
+    assert (
+        bookings.overlapping(
+            db, room, start + timedelta(hours=1, minutes=5), start + timedelta(hours=2)
+        )
+        is not None
+    )
+    assert (
+        bookings.overlapping(
+            db, room, start + timedelta(hours=1, minutes=10), start + timedelta(hours=2)
+        )
+        is None
+    )
 
 
 def test_portal_actions_extend_move_and_cancel(client, employee, place, db):
     _site, _desk, room = place
     day = factories.weekday_ahead()
-    booking = bookings.book(db, SYSTEM, employee, resource_id=room.id,
-                            start=factories.at(day, 10), end=factories.at(day, 11))
+    booking = bookings.book(
+        db,
+        SYSTEM,
+        employee,
+        resource_id=room.id,
+        start=factories.at(day, 10),
+        end=factories.at(day, 11),
+    )
     db.commit()
     client.sign_in("erin@example.com")
     assert client.submit(f"/bookings/{booking.id}/extend", {"minutes": "30"}).status_code == 303
     bad = client.submit(f"/bookings/{booking.id}/extend", {"minutes": "999"})
     assert bad.status_code == 422 and "15, 30 or 60" in bad.get_data(as_text=True)
-    moved = client.submit(f"/bookings/{booking.id}/move",
-                          {"date": day.isoformat(), "start": "14:00", "end": "15:00"})
+    moved = client.submit(
+        f"/bookings/{booking.id}/move", {"date": day.isoformat(), "start": "14:00", "end": "15:00"}
+    )
     assert moved.status_code == 303
-    backwards = client.submit(f"/bookings/{booking.id}/move",
-                              {"date": day.isoformat(), "start": "15:00", "end": "14:00"})
-    assert backwards.status_code == 422 and "end must be after the start" in backwards.get_data(as_text=True)
+    backwards = client.submit(
+        f"/bookings/{booking.id}/move", {"date": day.isoformat(), "start": "15:00", "end": "14:00"}
+    )
+    assert backwards.status_code == 422 and "end must be after the start" in backwards.get_data(
+        as_text=True
+    )
     db.expire_all()
     fresh = db.get(Booking, booking.id)
     zone = ZoneInfo("Europe/Berlin")
@@ -166,9 +223,15 @@ def test_portal_actions_extend_move_and_cancel(client, employee, place, db):
 
 def test_three_missed_occurrences_in_a_row_ask_to_end_the_series(db, place, employee):
     _site, _desk, room = place
-    the_series = BookingSeries(resource_id=room.id, user_id=employee.id, created_by_id=employee.id,
-                               time_zone="Europe/Berlin", first_start_local=datetime(2026, 1, 5, 9),
-                               duration_minutes=60, rrule="FREQ=DAILY;COUNT=5")
+    the_series = BookingSeries(
+        resource_id=room.id,
+        user_id=employee.id,
+        created_by_id=employee.id,
+        time_zone="Europe/Berlin",
+        first_start_local=datetime(2026, 1, 5, 9),
+        duration_minutes=60,
+        rrule="FREQ=DAILY;COUNT=5",
+    )
     db.add(the_series)
     db.flush()
     for days_ago in (3, 2, 1):
@@ -182,9 +245,19 @@ def test_cancel_a_date_range_and_this_and_following(db, place, employee):
     _site, _desk, room = place
     first = datetime.combine(factories.weekday_ahead(days=1), time(9))
     repeat = recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"), count=10)
-    created = series.create(db, SYSTEM, employee, resource=room, booker=employee, title="Standup",
-                            first_local=first, duration=timedelta(minutes=30), repeat=repeat,
-                            skip=set(), now=utcnow())
+    created = series.create(
+        db,
+        SYSTEM,
+        employee,
+        resource=room,
+        booker=employee,
+        title="Standup",
+        first_local=first,
+        duration=timedelta(minutes=30),
+        repeat=repeat,
+        skip=set(),
+        now=utcnow(),
+    )
     held = lambda: [b for b in created.bookings if b.holds_slot]  # noqa: E731
     assert len(held()) == 10
     holiday = first.date() + timedelta(days=2)
@@ -220,21 +293,33 @@ def test_nonexistent_local_time_in_the_spring_gap_moves_forward():
 def test_change_time_of_this_and_following_splits_the_series(client, employee, place, db):
     _site, _desk, room = place
     first = datetime.combine(factories.weekday_ahead(days=1), time(9))
-    created = series.create(db, SYSTEM, employee, resource=room, booker=employee, title="Standup",
-                            first_local=first, duration=timedelta(minutes=30),
-                            repeat=recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"),
-                                                     count=6), skip=set(), now=utcnow())
+    created = series.create(
+        db,
+        SYSTEM,
+        employee,
+        resource=room,
+        booker=employee,
+        title="Standup",
+        first_local=first,
+        duration=timedelta(minutes=30),
+        repeat=recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"), count=6),
+        skip=set(),
+        now=utcnow(),
+    )
     db.commit()
     third = sorted(created.bookings, key=lambda b: b.start_at)[2]
     third_day = third.start_at.astimezone(ZoneInfo("Europe/Berlin")).date()
     client.sign_in("erin@example.com")
-    response = client.submit(f"/bookings/{third.id}/move", {"date": third_day.isoformat(),
-                             "start": "11:00", "end": "11:45", "scope": "following"})
+    response = client.submit(
+        f"/bookings/{third.id}/move",
+        {"date": third_day.isoformat(), "start": "11:00", "end": "11:45", "scope": "following"},
+    )
     assert response.status_code == 303, response.get_data(as_text=True)[:400]
     db.expire_all()
     zone = ZoneInfo("Europe/Berlin")
-    holding = db.scalars(select(Booking).where(Booking.status.in_(["confirmed"]))
-                         .order_by(Booking.start_at)).all()
+    holding = db.scalars(
+        select(Booking).where(Booking.status.in_(["confirmed"])).order_by(Booking.start_at)
+    ).all()
     assert [b.start_at.astimezone(zone).time() for b in holding] == [time(9)] * 2 + [time(11)] * 4
     assert all((b.end_at - b.start_at) == timedelta(minutes=45) for b in holding[2:])
     assert db.scalar(select(func.count()).select_from(BookingSeries)) == 2
@@ -244,14 +329,22 @@ def test_move_a_desk_booking_to_another_free_desk(client, employee, place, db):
     _site, desk, _room = place
     other = factories.desk(db, desk.floor, "1.02")
     day = factories.weekday_ahead()
-    booking = bookings.book(db, SYSTEM, employee, resource_id=desk.id, start=factories.at(day, 8),
-                            end=factories.at(day, 19))
+    booking = bookings.book(
+        db,
+        SYSTEM,
+        employee,
+        resource_id=desk.id,
+        start=factories.at(day, 8),
+        end=factories.at(day, 19),
+    )
     db.commit()
     client.sign_in("erin@example.com")
     page = client.get(f"/bookings/{booking.id}").get_data(as_text=True)
     assert "1.02 (free then)" in page
-    moved = client.submit(f"/bookings/{booking.id}/move", {"date": day.isoformat(), "start": "08:00",
-                                                           "end": "19:00", "resource_id": str(other.id)})
+    moved = client.submit(
+        f"/bookings/{booking.id}/move",
+        {"date": day.isoformat(), "start": "08:00", "end": "19:00", "resource_id": str(other.id)},
+    )
     assert moved.status_code == 303
     db.expire_all()
     assert db.get(Booking, booking.id).resource_id == other.id
@@ -260,10 +353,19 @@ def test_move_a_desk_booking_to_another_free_desk(client, employee, place, db):
 def test_series_occurrences_are_booked_as_they_come_within_the_horizon(db, place, employee):
     _site, _desk, room = place
     first = datetime.combine(factories.weekday_ahead(days=1), time(9))
-    created = series.create(db, SYSTEM, employee, resource=room, booker=employee, title="Monthly",
-                            first_local=first, duration=timedelta(minutes=30),
-                            repeat=recurrence.Repeat("monthly_weekday", count=6), skip=set(),
-                            now=utcnow())
+    created = series.create(
+        db,
+        SYSTEM,
+        employee,
+        resource=room,
+        booker=employee,
+        title="Monthly",
+        first_local=first,
+        duration=timedelta(minutes=30),
+        repeat=recurrence.Repeat("monthly_weekday", count=6),
+        skip=set(),
+        now=utcnow(),
+    )
     booked_now = len(created.bookings)
     assert 0 < booked_now < 6  # the default room horizon is 90 days
     added = series.extend_all(db, now=utcnow() + timedelta(days=120))
@@ -274,12 +376,27 @@ def test_series_occurrences_are_booked_as_they_come_within_the_horizon(db, place
 def test_a_long_daily_series_counts_once_against_the_room_quota(db, place, employee):
     _site, _desk, room = place
     first = datetime.combine(factories.weekday_ahead(days=1), time(8))
-    created = series.create(db, SYSTEM, employee, resource=room, booker=employee, title="Daily",
-                            first_local=first, duration=timedelta(minutes=15),
-                            repeat=recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"),
-                                                     count=60), skip=set(), now=utcnow())
+    created = series.create(
+        db,
+        SYSTEM,
+        employee,
+        resource=room,
+        booker=employee,
+        title="Daily",
+        first_local=first,
+        duration=timedelta(minutes=15),
+        repeat=recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"), count=60),
+        skip=set(),
+        now=utcnow(),
+    )
     assert len(created.bookings) > 20  # more than the quota of 20, within the 90-day horizon
     day = factories.weekday_ahead(days=3)
-    single = bookings.book(db, SYSTEM, employee, resource_id=room.id, start=factories.at(day, 15),
-                           end=factories.at(day, 16))
+    single = bookings.book(
+        db,
+        SYSTEM,
+        employee,
+        resource_id=room.id,
+        start=factories.at(day, 15),
+        end=factories.at(day, 16),
+    )
     assert single.status == BookingStatus.CONFIRMED

@@ -18,10 +18,18 @@ def berlin(db):
     return site, desk, new_york
 
 
-RULES = {"desk_horizon_days": "3", "room_horizon_days": "90", "min_minutes": "15",
-         "room_max_minutes": "480", "max_upcoming_room_bookings": "20", "one_desk_per_day": "y",
-         "midday": "13:00", "check_in_opens_minutes": "15", "check_in_grace_minutes": "15",
-         "show_booker_names": "y"}
+RULES = {
+    "desk_horizon_days": "3",
+    "room_horizon_days": "90",
+    "min_minutes": "15",
+    "room_max_minutes": "480",
+    "max_upcoming_room_bookings": "20",
+    "one_desk_per_day": "y",
+    "midday": "13:00",
+    "check_in_opens_minutes": "15",
+    "check_in_grace_minutes": "15",
+    "show_booker_names": "y",
+}
 
 
 def test_coordinator_shortens_the_desk_horizon_and_bookings_follow(client, employee, berlin):
@@ -41,13 +49,16 @@ def test_coordinator_shortens_the_desk_horizon_and_bookings_follow(client, emplo
 def test_bad_rule_values_are_explained_and_not_saved(client, berlin):
     site, _desk, _ny = berlin
     client.sign_in("coord@example.com")
-    response = client.submit(f"/admin/rules/sites/{site.id}",
-                             {**RULES, "desk_horizon_days": "0", "midday": "23:30", "min_minutes": "x"})
+    response = client.submit(
+        f"/admin/rules/sites/{site.id}",
+        {**RULES, "desk_horizon_days": "0", "midday": "23:30", "min_minutes": "x"},
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Not a valid integer value." in body
-    response = client.submit(f"/admin/rules/sites/{site.id}",
-                             {**RULES, "desk_horizon_days": "0", "midday": "23:30"})
+    response = client.submit(
+        f"/admin/rules/sites/{site.id}", {**RULES, "desk_horizon_days": "0", "midday": "23:30"}
+    )
     body = response.get_data(as_text=True)
     assert "1 to 365 days ahead" in body and "Midday must fall within opening hours" in body
 
@@ -56,13 +67,18 @@ def test_a_blackout_refuses_bookings_with_its_reason(client, employee, berlin):
     site, desk, _ny = berlin
     day = factories.weekday_ahead(days=2)
     client.sign_in("coord@example.com")
-    added = client.submit(f"/admin/rules/sites/{site.id}/blackouts",
-                          {"first_day": day.isoformat(), "last_day": day.isoformat(),
-                           "reason": "Office move"})
+    added = client.submit(
+        f"/admin/rules/sites/{site.id}/blackouts",
+        {"first_day": day.isoformat(), "last_day": day.isoformat(), "reason": "Office move"},
+    )
     assert added.status_code == 303
-    backwards = client.submit(f"/admin/rules/sites/{site.id}/blackouts",
-                              {"first_day": day.isoformat(), "last_day": "2000-01-01", "reason": "x"})
-    assert backwards.status_code == 422 and "end after it starts" in backwards.get_data(as_text=True)
+    backwards = client.submit(
+        f"/admin/rules/sites/{site.id}/blackouts",
+        {"first_day": day.isoformat(), "last_day": "2000-01-01", "reason": "x"},
+    )
+    assert backwards.status_code == 422 and "end after it starts" in backwards.get_data(
+        as_text=True
+    )
     client.submit("/sign-out")
     client.sign_in("erin@example.com")
     refused = client.submit(f"/desks/{desk.id}/book", {"date": day.isoformat(), "slot": "day"})

@@ -33,13 +33,20 @@ def test_book_a_desk_in_three_clicks(client, employee, office, db):
     body = plan.get_data(as_text=True)
     assert "4</strong> free" in body and 'aria-label="Desk 2.01, free' in body
 
-    confirm = client.get(f"/desks/{desks[0].id}/confirm?date={day}&slot=day",  # 2: click a desk
-                         headers={"HX-Request": "true"})
+    confirm = client.get(
+        f"/desks/{desks[0].id}/confirm?date={day}&slot=day",  # 2: click a desk
+        headers={"HX-Request": "true"},
+    )
     assert confirm.status_code == 200
-    key = re.search(r'name="idempotency_key" value="([^"]+)"', confirm.get_data(as_text=True)).group(1)
+    key = re.search(
+        r'name="idempotency_key" value="([^"]+)"', confirm.get_data(as_text=True)
+    ).group(1)
 
-    booked = client.submit(f"/desks/{desks[0].id}/book",  # 3: confirm
-                           {"date": day.isoformat(), "slot": "day", "idempotency_key": key}, htmx=True)
+    booked = client.submit(
+        f"/desks/{desks[0].id}/book",  # 3: confirm
+        {"date": day.isoformat(), "slot": "day", "idempotency_key": key},
+        htmx=True,
+    )
     assert booked.status_code == 200
     fragment = booked.get_data(as_text=True)
     assert "3</strong> free" in fragment and "1</strong> yours" in fragment
@@ -68,13 +75,19 @@ def test_taken_desk_is_refused_with_free_alternatives(app, client, employee, off
     app.test_client_class = Browser
     other = app.test_client()
     other.sign_in("colleague@example.com")
-    assert other.submit(f"/desks/{desks[0].id}/book", {"date": day.isoformat(), "slot": "day"}).status_code == 303
+    assert (
+        other.submit(
+            f"/desks/{desks[0].id}/book", {"date": day.isoformat(), "slot": "day"}
+        ).status_code
+        == 303
+    )
 
     client.sign_in("erin@example.com")
     page = client.get(f"/desks/?date={day}").get_data(as_text=True)
     assert "Desk 2.01: Taken (Cora Colleague)" in page  # names shown where the site allows
-    refused = client.submit(f"/desks/{desks[0].id}/book", {"date": day.isoformat(), "slot": "day"},
-                            htmx=True)
+    refused = client.submit(
+        f"/desks/{desks[0].id}/book", {"date": day.isoformat(), "slot": "day"}, htmx=True
+    )
     assert refused.status_code == 409
     body = refused.get_data(as_text=True)
     assert "already booked" in body and "Book desk 2.02" in body
@@ -87,8 +100,9 @@ def test_taken_desk_is_refused_with_free_alternatives(app, client, employee, off
     ("shift_days", "expected"),
     [(-3, "already passed"), (40, "up to 14 days ahead")],
 )
-def test_dates_in_the_past_or_beyond_the_horizon_are_refused(client, employee, office, db,
-                                                              shift_days, expected):
+def test_dates_in_the_past_or_beyond_the_horizon_are_refused(
+    client, employee, office, db, shift_days, expected
+):
     from datetime import date, timedelta
 
     _site, _floor, desks = office
@@ -104,8 +118,15 @@ def test_one_desk_per_person_per_day(client, employee, office, db):
     _site, _floor, desks = office
     day = factories.weekday_ahead()
     client.sign_in("erin@example.com")
-    assert client.submit(f"/desks/{desks[0].id}/book", {"date": day.isoformat(), "slot": "morning"}).status_code == 303
-    second = client.submit(f"/desks/{desks[1].id}/book", {"date": day.isoformat(), "slot": "afternoon"})
+    assert (
+        client.submit(
+            f"/desks/{desks[0].id}/book", {"date": day.isoformat(), "slot": "morning"}
+        ).status_code
+        == 303
+    )
+    second = client.submit(
+        f"/desks/{desks[1].id}/book", {"date": day.isoformat(), "slot": "afternoon"}
+    )
     assert second.status_code == 422
     assert "already has desk 2.01 that day" in second.get_data(as_text=True)
 
@@ -121,7 +142,9 @@ def test_disabled_assigned_and_unknown_desks(client, employee, office, db):
     plan = client.get(f"/desks/?date={day}&view=list").get_data(as_text=True)
     assert "Out of use: Monitor broken" in plan and "Assigned desk" in plan
     disabled = client.submit(f"/desks/{desks[1].id}/book", {"date": day.isoformat(), "slot": "day"})
-    assert disabled.status_code == 422 and "out of use: Monitor broken" in disabled.get_data(as_text=True)
+    assert disabled.status_code == 422 and "out of use: Monitor broken" in disabled.get_data(
+        as_text=True
+    )
     assigned = client.submit(f"/desks/{desks[2].id}/book", {"date": day.isoformat(), "slot": "day"})
     assert assigned.status_code == 422 and "assigned to someone" in assigned.get_data(as_text=True)
     assert client.submit("/desks/999999/book", {"date": day.isoformat()}).status_code == 404
@@ -156,13 +179,21 @@ def test_list_view_filters_and_the_plan_says_status_in_words(client, employee, o
 def test_near_my_team_shows_where_my_department_sits(client, employee, office, db):
     _site, _floor, desks = office
     day = factories.weekday_ahead()
-    teammate = factories.user(db, email="tm@example.com", name="Tara Team", department="Engineering")
+    teammate = factories.user(
+        db, email="tm@example.com", name="Tara Team", department="Engineering"
+    )
     db.flush()
     from portal.services import bookings as booking_service
     from portal.services.audit import Actor
 
-    booking_service.book(db, Actor.system("test"), teammate, resource_id=desks[3].id,
-                         start=factories.at(day, 8), end=factories.at(day, 19))
+    booking_service.book(
+        db,
+        Actor.system("test"),
+        teammate,
+        resource_id=desks[3].id,
+        start=factories.at(day, 8),
+        end=factories.at(day, 19),
+    )
     db.commit()
     client.sign_in("erin@example.com")
     page = client.get(f"/desks/?date={day}").get_data(as_text=True)
@@ -182,9 +213,17 @@ def test_desk_page_costs_a_fixed_number_of_queries(client, employee, db):
         for _ in range(extra_desks):
             desk = factories.desk(db, floor)
             people = factories.user(db, password=None)
-            db.add(Booking(resource=desk, user=people, created_by=people, start_at=factories.at(day, 8),
-                           end_at=factories.at(day, 19), blocked_until=factories.at(day, 19),
-                           status=BookingStatus.CONFIRMED))
+            db.add(
+                Booking(
+                    resource=desk,
+                    user=people,
+                    created_by=people,
+                    start_at=factories.at(day, 8),
+                    end_at=factories.at(day, 19),
+                    blocked_until=factories.at(day, 19),
+                    status=BookingStatus.CONFIRMED,
+                )
+            )
         db.commit()
         statements: list[str] = []
         connection = db.connection()

@@ -36,7 +36,8 @@ def mine() -> Response:
         "bookings/mine.html",
         upcoming=availability.my_bookings(db(), current_user, now),
         past=availability.my_bookings(db(), current_user, now, past=True, limit=20),
-        now=now, describe=recurrence.describe,
+        now=now,
+        describe=recurrence.describe,
     )
 
 
@@ -53,9 +54,15 @@ def _render_detail(booking: Booking, status: int = 200, error: str | None = None
     opens, closes = booking_rules.check_in_window(policy, booking)
     zone = ZoneInfo(booking.resource.site.time_zone)
     return htmx.render(
-        "bookings/detail.html", status=status, b=booking, zone=zone, now=now, error=error,
+        "bookings/detail.html",
+        status=status,
+        b=booking,
+        zone=zone,
+        now=now,
+        error=error,
         can_check_in=booking.status == BookingStatus.CONFIRMED and opens <= now <= closes,
-        check_in_opens=opens, check_in_closes=closes,
+        check_in_opens=opens,
+        check_in_closes=closes,
         started=booking.start_at <= now < booking.end_at,
         describe=recurrence.describe,
         move_to=bookings.free_alternatives_for(db(), booking) if booking.holds_slot else [],
@@ -80,8 +87,11 @@ def _act(booking: Booking, done: str, action) -> Response:  # type: ignore[no-un
 @login_required
 def check_in(booking_id: int) -> Response:
     booking = _mine_or_404(booking_id)
-    return _act(booking, f"Checked in to {booking.resource.name}.",
-                lambda: bookings.check_in(db(), actor(), booking, via="portal"))
+    return _act(
+        booking,
+        f"Checked in to {booking.resource.name}.",
+        lambda: bookings.check_in(db(), actor(), booking, via="portal"),
+    )
 
 
 @bp.post("/bookings/<int:booking_id>/cancel")
@@ -100,8 +110,13 @@ def extend(booking_id: int) -> Response:
     minutes = request.form.get("minutes", type=int) or 0
     if minutes not in (15, 30, 60):
         return _render_detail(booking, 422, "Extend by 15, 30 or 60 minutes.")
-    return _act(booking, f"Extended by {minutes} minutes.", lambda: bookings.change(
-        db(), actor(), current_user, booking, end=booking.end_at + timedelta(minutes=minutes)))
+    return _act(
+        booking,
+        f"Extended by {minutes} minutes.",
+        lambda: bookings.change(
+            db(), actor(), current_user, booking, end=booking.end_at + timedelta(minutes=minutes)
+        ),
+    )
 
 
 @bp.post("/bookings/<int:booking_id>/move")
@@ -120,16 +135,30 @@ def move(booking_id: int) -> Response:
     if request.form.get("scope") == "following" and booking.series is not None:
         if new_end <= new_start:
             return _render_detail(booking, 422, "The end must be after the start.")
-        return _act(booking, "This and the following occurrences now start at "
-                    f"{start:%H:%M}.", lambda: series.retime_following(
-                        db(), actor(), current_user, booking, start=start,
-                        duration=new_end - new_start))
+        return _act(
+            booking,
+            f"This and the following occurrences now start at {start:%H:%M}.",
+            lambda: series.retime_following(
+                db(), actor(), current_user, booking, start=start, duration=new_end - new_start
+            ),
+        )
     resource_id = request.form.get("resource_id", type=int) or None
     if resource_id:
         load_or_404(db(), Resource, resource_id)
-    return _act(booking, "Changed.", lambda: bookings.change(
-        db(), actor(), current_user, booking, resource_id=resource_id, start=new_start,
-        end=new_end, title=request.form.get("title")))
+    return _act(
+        booking,
+        "Changed.",
+        lambda: bookings.change(
+            db(),
+            actor(),
+            current_user,
+            booking,
+            resource_id=resource_id,
+            start=new_start,
+            end=new_end,
+            title=request.form.get("title"),
+        ),
+    )
 
 
 @bp.post("/bookings/<int:booking_id>/series/<scope>")
@@ -140,22 +169,34 @@ def cancel_series_part(booking_id: int, scope: str) -> Response:
         return _render_detail(booking, 422, "This booking is not part of a series.")
     the_series: BookingSeries = booking.series
     if scope == "one":
-        return _act(booking, "This occurrence is cancelled; the series goes on.",
-                    lambda: series.cancel_occurrence(db(), actor(), booking))
+        return _act(
+            booking,
+            "This occurrence is cancelled; the series goes on.",
+            lambda: series.cancel_occurrence(db(), actor(), booking),
+        )
     if scope == "following":
-        return _act(booking, "This and the following occurrences are cancelled.",
-                    lambda: series.cancel_following(db(), actor(), booking))
+        return _act(
+            booking,
+            "This and the following occurrences are cancelled.",
+            lambda: series.cancel_following(db(), actor(), booking),
+        )
     if scope == "all":
-        return _act(booking, "The whole series is cancelled.",
-                    lambda: series.cancel_series(db(), actor(), the_series))
+        return _act(
+            booking,
+            "The whole series is cancelled.",
+            lambda: series.cancel_series(db(), actor(), the_series),
+        )
     if scope == "range":
         try:
             first = date.fromisoformat(request.form.get("first", ""))
             last = date.fromisoformat(request.form.get("last", ""))
         except ValueError:
             return _render_detail(booking, 422, "Give the first and last day of the range.")
-        return _act(booking, f"Cancelled from {first:%-d %b} to {last:%-d %b}.",
-                    lambda: series.cancel_range(db(), actor(), the_series, first, last))
+        return _act(
+            booking,
+            f"Cancelled from {first:%-d %b} to {last:%-d %b}.",
+            lambda: series.cancel_range(db(), actor(), the_series, first, last),
+        )
     return _render_detail(booking, 404, "Unknown series action.")
 
 
@@ -165,28 +206,51 @@ def qr(code: str) -> Response:
     """The URL printed on a desk or room: checks in the person's booking there, or offers one."""
     resource = db().scalar(select(Resource).where(Resource.qr_code == code[:16]))
     if resource is None:
-        return htmx.render("bookings/qr.html", status=404, resource=None, booking=None,
-                           message="This code does not belong to any desk or room.")
+        return htmx.render(
+            "bookings/qr.html",
+            status=404,
+            resource=None,
+            booking=None,
+            message="This code does not belong to any desk or room.",
+        )
     now = utcnow()
     booking = db().scalar(
-        select(Booking).where(
-            Booking.resource_id == resource.id, Booking.user_id == current_user.id,
+        select(Booking)
+        .where(
+            Booking.resource_id == resource.id,
+            Booking.user_id == current_user.id,
             Booking.status.in_([BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN]),
-            Booking.start_at <= now + timedelta(hours=1), Booking.end_at > now,
-        ).order_by(Booking.start_at)
+            Booking.start_at <= now + timedelta(hours=1),
+            Booking.end_at > now,
+        )
+        .order_by(Booking.start_at)
     )
     if booking is None:
-        return htmx.render("bookings/qr.html", resource=resource, booking=None,
-                           message="You have no booking here right now.")
+        return htmx.render(
+            "bookings/qr.html",
+            resource=resource,
+            booking=None,
+            message="You have no booking here right now.",
+        )
     try:
         bookings.check_in(db(), actor(), booking, via="qr", now=now)
     except RuleViolation as violation:
         db().rollback()
-        return htmx.render("bookings/qr.html", status=422, resource=resource, booking=booking,
-                           message=violation.message)
+        return htmx.render(
+            "bookings/qr.html",
+            status=422,
+            resource=resource,
+            booking=booking,
+            message=violation.message,
+        )
     commit()
-    return htmx.render("bookings/qr.html", resource=resource, booking=booking,
-                       message=f"You are checked in to {resource.kind} {resource.name}.", checked_in=True)
+    return htmx.render(
+        "bookings/qr.html",
+        resource=resource,
+        booking=booking,
+        message=f"You are checked in to {resource.kind} {resource.name}.",
+        checked_in=True,
+    )
 
 
 @bp.get("/approvals/")
@@ -194,7 +258,8 @@ def qr(code: str) -> Response:
 def approvals() -> Response:
     sites = None if current_user.is_admin else current_user.coordinated_site_ids()
     query = (
-        select(Booking).join(Resource, Resource.id == Booking.resource_id)
+        select(Booking)
+        .join(Resource, Resource.id == Booking.resource_id)
         .where(Booking.status == BookingStatus.PENDING, Booking.end_at > utcnow())
         .order_by(Booking.start_at)
     )
@@ -206,18 +271,27 @@ def approvals() -> Response:
 @bp.post("/approvals/<int:booking_id>")
 @role_required(Role.COORDINATOR)
 def decide(booking_id: int) -> Response:
-    booking = load_or_404(db(), Booking, booking_id,
-                          lambda u, b: coordinates_site(u, b.resource.site_id))
+    booking = load_or_404(
+        db(), Booking, booking_id, lambda u, b: coordinates_site(u, b.resource.site_id)
+    )
     approve = request.form.get("decision") == "approve"
     try:
-        bookings.decide(db(), actor(), current_user, booking, approve=approve,
-                        reason=request.form.get("reason", ""),
-                        expected_version=request.form.get("version", type=int))
+        bookings.decide(
+            db(),
+            actor(),
+            current_user,
+            booking,
+            approve=approve,
+            reason=request.form.get("reason", ""),
+            expected_version=request.form.get("version", type=int),
+        )
     except RuleViolation as violation:
         db().rollback()
         flash(violation.message, "error")
         return htmx.redirect_to(url_for("bookings.approvals"))
     commit()
-    flash(f"{'Approved' if approve else 'Declined'}: {booking.resource.name} for {booking.user.name}.",
-          "success")
+    flash(
+        f"{'Approved' if approve else 'Declined'}: {booking.resource.name} for {booking.user.name}.",
+        "success",
+    )
     return htmx.redirect_to(url_for("bookings.approvals"))

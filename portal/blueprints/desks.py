@@ -51,7 +51,10 @@ def _query_from_request() -> MapQuery:
     site = chosen_site(db())
     day, problem = chosen_day(site, utcnow())
     return MapQuery(
-        site, day, request.args.get("floor", type=int), _slot(),
+        site,
+        day,
+        request.args.get("floor", type=int),
+        _slot(),
         zone=request.args.get("zone", "")[:80],
         attributes=tuple(a[:40] for a in request.args.getlist("attr") if a),
         view="list" if request.args.get("view") == "list" else "plan",
@@ -66,13 +69,21 @@ def _context(query: MapQuery) -> dict[str, Any]:
     floor = next((f for f in floors if f.id == query.floor_id), floors[0])
     desk_map = availability.desk_map(db(), floor, query.day, query.slot, current_user, utcnow())
     shown = [
-        d for d in desk_map.desks
+        d
+        for d in desk_map.desks
         if (not query.zone or d.desk.zone == query.zone)
         and all(a in d.desk.attributes for a in query.attributes)
     ]
     return {
-        "q": query, "site": query.site, "floors": floors, "floor": floor, "day": query.day,
-        "slot": query.slot, "slots": booking_rules.DESK_SLOTS, "map": desk_map, "shown": shown,
+        "q": query,
+        "site": query.site,
+        "floors": floors,
+        "floor": floor,
+        "day": query.day,
+        "slot": query.slot,
+        "slots": booking_rules.DESK_SLOTS,
+        "map": desk_map,
+        "shown": shown,
         "team": [d for d in desk_map.desks if d.same_department and d.state == "taken"],
         "horizon": horizon_days(db(), query.site, desks=True),
         "desks_root": url_for("desks.floor_plan"),
@@ -105,9 +116,15 @@ def confirm(desk_id: int) -> Response:
     if day is None:
         abort(404)
     return htmx.render(
-        "desks/confirm.html", "desks/_confirm.html",
-        desk=desk, day=day, slot=_slot(), slots=booking_rules.DESK_SLOTS,
-        idempotency_key=new_idempotency_key(), violation=None, panel=htmx.wants_fragment(),
+        "desks/confirm.html",
+        "desks/_confirm.html",
+        desk=desk,
+        day=day,
+        slot=_slot(),
+        slots=booking_rules.DESK_SLOTS,
+        idempotency_key=new_idempotency_key(),
+        violation=None,
+        panel=htmx.wants_fragment(),
     )
 
 
@@ -121,10 +138,17 @@ def book(desk_id: int) -> Response:
         violation = RuleViolation({"date": "Pick a day."}, "date")
         return _refused(desk, today_at(desk.site, utcnow()), slot, violation)
     site = desk.site
-    start, end = booking_rules.DESK_SLOTS[slot].bounds(site, booking_rules.policy_for(db(), site), day)
+    start, end = booking_rules.DESK_SLOTS[slot].bounds(
+        site, booking_rules.policy_for(db(), site), day
+    )
     try:
         booking = bookings.book(
-            db(), actor(), current_user, resource_id=desk.id, start=start, end=end,
+            db(),
+            actor(),
+            current_user,
+            resource_id=desk.id,
+            start=start,
+            end=end,
             idempotency_key=request.form.get("idempotency_key", "")[:64] or None,
         )
     except RuleViolation as violation:
@@ -136,8 +160,9 @@ def book(desk_id: int) -> Response:
         flash(f"Desk {desk.name} is held for {when}, waiting for a coordinator's approval.", "info")
     else:
         flash(f"Desk {desk.name} is yours for {when}.", "success")
-    target = url_for("desks.floor_plan", site=site.slug, floor=desk.floor_id, date=day.isoformat(),
-                     slot=slot)
+    target = url_for(
+        "desks.floor_plan", site=site.slug, floor=desk.floor_id, date=day.isoformat(), slot=slot
+    )
     if htmx.is_htmx():
         query = MapQuery(site, day, desk.floor_id, slot)
         response = htmx.render("desks/floor.html", "desks/_map.html", **_context(query))
@@ -147,8 +172,15 @@ def book(desk_id: int) -> Response:
 
 def _refused(desk: Desk, day: date, slot: str, violation: RuleViolation) -> Response:
     response = htmx.render(
-        "desks/confirm.html", "desks/_confirm.html", status=violation.status,
-        desk=desk, day=day, slot=slot, slots=booking_rules.DESK_SLOTS,
-        idempotency_key=new_idempotency_key(), violation=violation, panel=htmx.is_htmx(),
+        "desks/confirm.html",
+        "desks/_confirm.html",
+        status=violation.status,
+        desk=desk,
+        day=day,
+        slot=slot,
+        slots=booking_rules.DESK_SLOTS,
+        idempotency_key=new_idempotency_key(),
+        violation=violation,
+        panel=htmx.is_htmx(),
     )
     return htmx.retarget(response, "#desk-panel")

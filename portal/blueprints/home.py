@@ -33,8 +33,10 @@ def my_day() -> Response:
     for booking in today:
         if booking.status == BookingStatus.CONFIRMED:
             opens, closes = booking_rules.check_in_window(
-                booking_rules.policy_for(db(), booking.resource.site), booking)
+                booking_rules.policy_for(db(), booking.resource.site), booking
+            )
             if opens <= instant <= closes:
                 checkable.add(booking.id)
-    return htmx.render("home/my_day.html", now=now, zone=zone, user=current_user, today=today,
-                       checkable=checkable)
+    return htmx.render(
+        "home/my_day.html", now=now, zone=zone, user=current_user, today=today, checkable=checkable
+    )

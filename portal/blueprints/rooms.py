@@ -36,8 +36,15 @@ from portal.timezones import to_utc
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 EQUIPMENT = ["display", "video conferencing", "whiteboard", "step-free access", "phone"]
-DURATIONS = [(30, "30 minutes"), (60, "1 hour"), (90, "1½ hours"), (120, "2 hours"),
-             (180, "3 hours"), (240, "4 hours"), (480, "All day (8 hours)")]
+DURATIONS = [
+    (30, "30 minutes"),
+    (60, "1 hour"),
+    (90, "1½ hours"),
+    (120, "2 hours"),
+    (180, "3 hours"),
+    (240, "4 hours"),
+    (480, "All day (8 hours)"),
+]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -52,8 +59,11 @@ class RoomSearchForm(FlaskForm):
     date = DateField("Day", validators=[Optional()])
     start = TimeField("From", validators=[Optional()])
     duration = SelectField("For", coerce=int, choices=DURATIONS, default=60)
-    attendees = IntegerField("People", default=4,
-                             validators=[Optional(), NumberRange(1, 500, "Between 1 and 500 people.")])
+    attendees = IntegerField(
+        "People",
+        default=4,
+        validators=[Optional(), NumberRange(1, 500, "Between 1 and 500 people.")],
+    )
     equipment = MultiCheckboxField("Needs", choices=[(e, e) for e in EQUIPMENT])
 
 
@@ -71,13 +81,26 @@ def search() -> Response:
         start = to_utc(datetime.combine(day, start_time), zone)
         end = start + timedelta(minutes=form.duration.data or 60)
         results = availability.search_rooms(
-            db(), site, current_user, start, end, attendees=form.attendees.data or 1,
-            equipment=form.equipment.data or [], now=now,
+            db(),
+            site,
+            current_user,
+            start,
+            end,
+            attendees=form.attendees.data or 1,
+            equipment=form.equipment.data or [],
+            now=now,
         )
         form.date.data, form.start.data = day, start_time
     status = 422 if form.errors else 200
-    return htmx.render("rooms/search.html", "rooms/_results.html", status=status, form=form,
-                       results=results, site=site, zone=zone)
+    return htmx.render(
+        "rooms/search.html",
+        "rooms/_results.html",
+        status=status,
+        form=form,
+        results=results,
+        site=site,
+        zone=zone,
+    )
 
 
 def _next_quarter(local: datetime) -> datetime:
@@ -97,28 +120,61 @@ def timeline() -> Response:
     wanted = request.args.get("floor", type=int)
     floor = next((f for f in floors if f.id == wanted), floors[0])
     data = availability.room_timeline(db(), floor, day, current_user, now)
-    return htmx.render("rooms/timeline.html", "rooms/_timeline.html", site=site, floors=floors,
-                       floor=floor, day=day, t=data, date_problem=problem,
-                       zone=ZoneInfo(site.time_zone), quarter=timedelta(minutes=15),
-                       rooms_root=url_for("rooms.search"))
+    return htmx.render(
+        "rooms/timeline.html",
+        "rooms/_timeline.html",
+        site=site,
+        floors=floors,
+        floor=floor,
+        day=day,
+        t=data,
+        date_problem=problem,
+        zone=ZoneInfo(site.time_zone),
+        quarter=timedelta(minutes=15),
+        rooms_root=url_for("rooms.search"),
+    )
 
 
 class RoomBookingForm(FlaskForm):
-    title = StringField("Title", validators=[Length(max=200)],
-                        render_kw={"placeholder": "e.g. Weekly planning"})
+    title = StringField(
+        "Title", validators=[Length(max=200)], render_kw={"placeholder": "e.g. Weekly planning"}
+    )
     date = DateField("Day", validators=[DataRequired("Pick a day.")])
     start = TimeField("Start", validators=[DataRequired("Pick a start time.")])
-    duration = IntegerField("Minutes", default=60, validators=[
-        InputRequired("How long?"), NumberRange(15, 24 * 60, "Between 15 minutes and a day.")])
-    on_behalf_of = EmailField("On behalf of (optional)", validators=[Optional(), Length(max=254)],
-                              render_kw={"placeholder": "colleague@example.com"})
-    repeat = SelectField("Repeat", default="none", choices=[
-        ("none", "Does not repeat"), ("daily", "Daily"), ("weekly", "Weekly"),
-        ("monthly_date", "Monthly on the same date"),
-        ("monthly_weekday", "Monthly on the same weekday")])
+    duration = IntegerField(
+        "Minutes",
+        default=60,
+        validators=[
+            InputRequired("How long?"),
+            NumberRange(15, 24 * 60, "Between 15 minutes and a day."),
+        ],
+    )
+    on_behalf_of = EmailField(
+        "On behalf of (optional)",
+        validators=[Optional(), Length(max=254)],
+        render_kw={"placeholder": "colleague@example.com"},
+    )
+    repeat = SelectField(
+        "Repeat",
+        default="none",
+        choices=[
+            ("none", "Does not repeat"),
+            ("daily", "Daily"),
+            ("weekly", "Weekly"),
+            ("monthly_date", "Monthly on the same date"),
+            ("monthly_weekday", "Monthly on the same weekday"),
+        ],
+    )
     interval = IntegerField("Every", default=1, validators=[Optional(), NumberRange(1, 12)])
-    weekdays = MultiCheckboxField("On", choices=[(d, n) for d, n in zip(
-        recurrence.WEEKDAYS, ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], strict=True)])
+    weekdays = MultiCheckboxField(
+        "On",
+        choices=[
+            (d, n)
+            for d, n in zip(
+                recurrence.WEEKDAYS, ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], strict=True
+            )
+        ],
+    )
     ends = SelectField("Ends", default="count", choices=[("count", "After"), ("until", "On date")])
     count = IntegerField("Times", default=10, validators=[Optional()])
     until = DateField("Until", validators=[Optional()])
@@ -144,8 +200,15 @@ def _prefill(form: RoomBookingForm, room: Room) -> None:
 
 
 def _render_form(room: Room, form: RoomBookingForm, status: int = 200, **extra: Any) -> Response:
-    return htmx.render("rooms/book.html", "rooms/_book_form.html", status=status, room=room,
-                       form=form, zone=ZoneInfo(room.site.time_zone), **extra)
+    return htmx.render(
+        "rooms/book.html",
+        "rooms/_book_form.html",
+        status=status,
+        room=room,
+        form=form,
+        zone=ZoneInfo(room.site.time_zone),
+        **extra,
+    )
 
 
 @bp.get("/<int:room_id>/book")
@@ -176,9 +239,14 @@ def book(room_id: int) -> Response:
     try:
         if form.repeat.data == "none":
             booking = bookings.book(
-                db(), actor(), current_user, resource_id=room.id,
-                start=to_utc(first_local, zone), end=to_utc(first_local + duration, zone),
-                title=form.title.data or "", on_behalf_of=booker if booker is not current_user else None,
+                db(),
+                actor(),
+                current_user,
+                resource_id=room.id,
+                start=to_utc(first_local, zone),
+                end=to_utc(first_local + duration, zone),
+                title=form.title.data or "",
+                on_behalf_of=booker if booker is not current_user else None,
                 idempotency_key=(form.idempotency_key.data or "")[:64] or None,
             )
             commit()
@@ -190,13 +258,24 @@ def book(room_id: int) -> Response:
             plan = series.plan(db(), room, booker, first_local, duration, repeat, now=utcnow())
             return _render_form(room, form, plan=plan)
         created = series.create(
-            db(), actor(), current_user, resource=room, booker=booker,
-            title=form.title.data or "", first_local=first_local, duration=duration,
-            repeat=repeat, skip=skip, idempotency_key=(form.idempotency_key.data or "")[:64] or None,
+            db(),
+            actor(),
+            current_user,
+            resource=room,
+            booker=booker,
+            title=form.title.data or "",
+            first_local=first_local,
+            duration=duration,
+            repeat=repeat,
+            skip=skip,
+            idempotency_key=(form.idempotency_key.data or "")[:64] or None,
         )
         commit()
-        flash(f"Booked {room.name} {recurrence.describe(created.rrule)}"
-              f"{f', skipping {len(skip)} date(s)' if skip else ''}.", "success")
+        flash(
+            f"Booked {room.name} {recurrence.describe(created.rrule)}"
+            f"{f', skipping {len(skip)} date(s)' if skip else ''}.",
+            "success",
+        )
         return htmx.redirect_to(url_for("bookings.mine"))
     except RuleViolation as violation:
         db().rollback()
@@ -210,7 +289,8 @@ def book(room_id: int) -> Response:
 
 def _repeat_from(form: RoomBookingForm) -> recurrence.Repeat:
     return recurrence.Repeat(
-        frequency=form.repeat.data or "", interval=form.interval.data or 1,
+        frequency=form.repeat.data or "",
+        interval=form.interval.data or 1,
         weekdays=tuple(form.weekdays.data or ()),
         until=form.until.data if form.ends.data == "until" else None,
         count=form.count.data if form.ends.data == "count" else None,
@@ -230,5 +310,7 @@ def _booked_message(booking: Any) -> str:
     when = booking.start_at.astimezone(zone)
     text = f"{booking.resource.name}, {when:%a %-d %b %H:%M}"
     if booking.status == "pending":
-        return f"Requested {text}. A coordinator will approve or decline it; you will get an e-mail."
+        return (
+            f"Requested {text}. A coordinator will approve or decline it; you will get an e-mail."
+        )
     return f"Booked {text}."

@@ -156,6 +156,4 @@ def overlaps_window(start: datetime, end: datetime, until: Any = None) -> Column
     """SQL: the booking's [start_at, until) overlaps [start, end); `until` defaults to end_at
     (pass Booking.blocked_until to include buffers)."""
     until = Booking.end_at if until is None else until
-    return and_(
-        Booking.start_at < end, until > start, Booking.start_at > start - LONGEST_BOOKING
-    )
+    return and_(Booking.start_at < end, until > start, Booking.start_at > start - LONGEST_BOOKING)

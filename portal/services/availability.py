@@ -127,9 +127,14 @@ def desk_map(
         )
     if mine is None:  # my desk may be on another floor that day
         mine = session.scalar(
-            select(Booking).join(Desk, Desk.id == Booking.resource_id)
-            .where(Desk.site_id == site.id, Booking.user_id == viewer.id,
-                   Booking.status.in_(HOLDING_STATUSES), overlaps_window(start, end))
+            select(Booking)
+            .join(Desk, Desk.id == Booking.resource_id)
+            .where(
+                Desk.site_id == site.id,
+                Booking.user_id == viewer.id,
+                Booking.status.in_(HOLDING_STATUSES),
+                overlaps_window(start, end),
+            )
         )
     zones = sorted({d.zone for d in desks if d.zone})
     rooms = list(session.scalars(select(Room).where(Room.floor_id == floor.id)))
