@@ -3,6 +3,8 @@ the proxy set-up. Nothing here is optional; the README explains each header."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
@@ -24,6 +26,20 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+
+def content_security_policy(sso_discovery_url: str = "") -> str:
+    """The policy for this installation. Signing out of single sign-on is a form POST answered by
+    a redirect to the provider, and browsers check form-action on that redirect too: the
+    provider's origin must be allowed there, on every page that shows the sign-out button."""
+    if not sso_discovery_url:
+        return CONTENT_SECURITY_POLICY
+    parts = urlsplit(sso_discovery_url)
+    return CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}"
+    )
+
+
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
@@ -65,11 +81,12 @@ def configure_security(app: Flask) -> None:
     )
     app.session_interface = HostAwareSessionInterface()
     csrf.init_app(app)
+    policy = content_security_policy(settings.oidc_discovery_url if settings.oidc_enabled else "")
 
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("Content-Security-Policy", policy)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         # same-origin, not no-referrer: Flask-WTF's HTTPS check needs the Referer on POSTs
