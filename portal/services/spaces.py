@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -216,49 +216,34 @@ def _default_floor_name(level: int) -> str:
     return "Ground floor" if level == 0 else f"Floor {level}"
 
 
+R = TypeVar("R", Room, Desk)
+
 # ---------------------------------------------------------------------------------------------
 # Rooms and desks
 
 
 def create_room(session: Session, actor: Actor, floor: Floor, details: RoomDetails) -> Room:
     values = _checked_room(session, floor, details, exclude_id=None)
-    room = Room(
-        site_id=floor.building.site_id,
-        floor_id=floor.id,
-        qr_code=_new_qr_code(),
-        active=True,
-        disabled_reason="",
-        **values,
-    )
-    session.add(room)
-    _flush_or_name_taken(session)
-    audit.record(session, actor, "room.created", room, object_type="resources", after=values)
-    return room
+    return _create(session, actor, Room, floor, values)
 
 
 def update_room(session: Session, actor: Actor, room: Room, details: RoomDetails) -> Room:
-    values = _checked_room(session, room.floor, details, exclude_id=room.id)
-    before = {key: _plain(getattr(room, key)) for key in values}
-    for key, value in values.items():
-        setattr(room, key, value)
-    _flush_or_name_taken(session)
-    changed = {k: v for k, v in values.items() if before[k] != v}
-    if changed:
-        audit.record(
-            session,
-            actor,
-            "room.updated",
-            room,
-            object_type="resources",
-            before={k: before[k] for k in changed},
-            after=changed,
-        )
-    return room
+    return _update(session, actor, room, _checked_room(session, room.floor, details, room.id))
 
 
 def create_desk(session: Session, actor: Actor, floor: Floor, details: DeskDetails) -> Desk:
     values = _checked_desk(session, floor, details, exclude_id=None)
-    desk = Desk(
+    return _create(session, actor, Desk, floor, values)
+
+
+def update_desk(session: Session, actor: Actor, desk: Desk, details: DeskDetails) -> Desk:
+    return _update(session, actor, desk, _checked_desk(session, desk.floor, details, desk.id))
+
+
+def _create(
+    session: Session, actor: Actor, kind: type[R], floor: Floor, values: dict[str, Any]
+) -> R:
+    resource = kind(
         site_id=floor.building.site_id,
         floor_id=floor.id,
         qr_code=_new_qr_code(),
@@ -266,30 +251,31 @@ def create_desk(session: Session, actor: Actor, floor: Floor, details: DeskDetai
         disabled_reason="",
         **values,
     )
-    session.add(desk)
+    session.add(resource)
     _flush_or_name_taken(session)
-    audit.record(session, actor, "desk.created", desk, object_type="resources", after=values)
-    return desk
+    audit.record(
+        session, actor, f"{resource.kind}.created", resource, object_type="resources", after=values
+    )
+    return resource
 
 
-def update_desk(session: Session, actor: Actor, desk: Desk, details: DeskDetails) -> Desk:
-    values = _checked_desk(session, desk.floor, details, exclude_id=desk.id)
-    before = {key: _plain(getattr(desk, key)) for key in values}
+def _update(session: Session, actor: Actor, resource: R, values: dict[str, Any]) -> R:
+    before = {key: _plain(getattr(resource, key)) for key in values}
     for key, value in values.items():
-        setattr(desk, key, value)
+        setattr(resource, key, value)
     _flush_or_name_taken(session)
     changed = {k: v for k, v in values.items() if before[k] != v}
     if changed:
         audit.record(
             session,
             actor,
-            "desk.updated",
-            desk,
+            f"{resource.kind}.updated",
+            resource,
             object_type="resources",
             before={k: before[k] for k in changed},
             after=changed,
         )
-    return desk
+    return resource
 
 
 def disable_resource(session: Session, actor: Actor, resource: Resource, reason: str) -> int:
