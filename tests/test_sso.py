@@ -735,3 +735,44 @@ def test_with_password_sign_in_off_the_page_offers_only_single_sign_on(client, e
         as_text=True
     )
     assert not signed_in(client)
+
+
+def test_two_first_sso_sign_ins_of_one_person_make_one_account(fresh_engine):
+    """Two tabs finish the provider's flow at the same moment: one account, no error."""
+    import threading
+
+    from sqlalchemy import func, select
+
+    from portal.db import session_factories
+    from portal.models import ExternalIdentity, User
+    from portal.services import sso
+    from portal.services.audit import Actor
+
+    _reader, writer = session_factories(fresh_engine)
+    claims = {"sub": "abc-123", "email": "twin@example.com", "name": "Tara Twin"}
+    barrier = threading.Barrier(2)
+    errors: list[str] = []
+
+    def sign_in() -> None:
+        barrier.wait()
+        try:
+            with writer() as session, session.begin():
+                sso.sign_in_from_claims(
+                    session,
+                    Actor.system("race"),
+                    issuer="https://id.example",
+                    claims=claims,
+                    group_roles=[],
+                )
+        except Exception as exc:  # noqa: BLE001 - any error is the failure we look for
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=sign_in) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with writer() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 1
+        assert session.scalar(select(func.count()).select_from(ExternalIdentity)) == 1

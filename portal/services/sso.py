@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
@@ -72,6 +72,13 @@ def sign_in_from_claims(
     subject = str(claims.get("sub") or "")
     if not subject or not issuer or len(subject) > 255 or len(issuer) > 255:
         raise RuleViolation("The identity provider sent no usable subject; sign-in refused.")
+    if session.get_bind().dialect.name == "postgresql":
+        # Two first sign-ins of one person (two tabs) would both create the account: queue them.
+        # (SQLite's writing transactions are serialised already.)
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(7303, hashtext(:key))"),
+            {"key": f"{issuer}|{subject}"},
+        )
     identity = session.scalar(
         select(ExternalIdentity).where(
             ExternalIdentity.issuer == issuer, ExternalIdentity.subject == subject
