@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -97,11 +98,16 @@ class Settings:
 
 
 def _instance_secret(path: Path) -> str:
-    """A per-installation secret, created once with owner-only permissions."""
-    if path.exists():
-        return path.read_text().strip()
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+    """A per-installation secret, created once with owner-only permissions. Several workers may
+    start at once: the file appears whole (written aside, then linked) and the first one wins."""
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process was first; use its key
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()

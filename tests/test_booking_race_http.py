@@ -10,12 +10,8 @@ checks, which take 0.3-1 s each on a busy 2-core machine and would dominate the 
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,18 +28,12 @@ from portal.login import start_session
 from portal.models import HOLDING_STATUSES, Booking, User
 from portal.request_scope import commit, db
 from tests import factories
+from tests.gunicorn_server import running_gunicorn
 
-ROOT = Path(__file__).resolve().parent.parent
 RACERS = 50
 REAL_SIGN_INS = 2  # racers who sign in through the form; the others get minted sessions
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 HEADER_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def csrf_token(page: str) -> str:
@@ -56,49 +46,15 @@ def csrf_token(page: str) -> str:
 def gunicorn(fresh_engine, empty_database_url, tmp_path):
     """Gunicorn with 2 sync workers on the test's fresh, migrated database; yields (base url,
     log path, secret key)."""
-    port = free_port()
     secret = "race-" + secrets.token_hex(16)
-    env = dict(
-        os.environ,
-        FOYER_DATABASE_URL=empty_database_url,
-        FOYER_INSTANCE_PATH=str(tmp_path / "instance"),
-        FOYER_BIND=f"127.0.0.1:{port}",
-        FOYER_WORKERS="2",
-        FOYER_SECRET_KEY=secret,
-        FOYER_LOGIN_RATE_LIMIT="100000 per minute",
-    )
-    env.pop("FOYER_REDIS_URL", None)  # the embedded default: jobs and limits in each process
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_conf", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"gunicorn exited early:\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(base + "/healthz", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer in 30 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield base, log_path, secret
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+    instance = tmp_path / "instance"
+    with running_gunicorn(
+        instance,
+        database_url=empty_database_url,
+        secret_key=secret,
+        login_rate_limit="100000 per minute",
+    ) as base:
+        yield base, instance / "gunicorn.log", secret
 
 
 def mint_sessions(

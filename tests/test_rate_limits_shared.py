@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import redis
 import requests
 
 from tests.conftest import missing_service
+from tests.gunicorn_server import ROOT, running_gunicorn
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("FOYER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -34,36 +25,14 @@ def gunicorn_with_redis(tmp_path):
         client.flushdb()
     except redis.RedisError as exc:
         missing_service("Redis", f"cannot reach {REDIS_URL}: {exc}")
-    port = free_port()
-    env = dict(
-        os.environ,
-        FOYER_INSTANCE_PATH=str(tmp_path),
-        FOYER_REDIS_URL=REDIS_URL,
-        FOYER_BIND=f"127.0.0.1:{port}",
-        FOYER_WORKERS="2",
-    )
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-    subprocess.run([*flask, "upgrade-db"], cwd=ROOT, env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_conf", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(base + "/healthz", timeout=5).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
+    instance = tmp_path / "instance"
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi", "upgrade-db"]
+    env = dict(os.environ, FOYER_INSTANCE_PATH=str(instance))
+    subprocess.run(flask, cwd=ROOT, env=env, check=True, capture_output=True)
     try:
-        yield base
+        with running_gunicorn(instance, redis_url=REDIS_URL) as base:
+            yield base
     finally:
-        server.terminate()
-        server.wait(10)
         client.flushdb()
 
 
