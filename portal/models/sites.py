@@ -57,4 +57,5 @@ class Floor(Base):
     plan_width: Mapped[int | None] = mapped_column(Integer)
     plan_height: Mapped[int | None] = mapped_column(Integer)
 
-    building: Mapped[Building] = relationship(back_populates="floors")
+    # A floor is always shown with its building ("Torhaus · Floor 1"): load them together.
+    building: Mapped[Building] = relationship(back_populates="floors", lazy="joined")

@@ -65,10 +65,12 @@ def lock_for_booking(session: Session, resource_ids: list[int], person_id: int |
     keys = ([(LOCK_PERSON, person_id)] if person_id else []) + [
         (LOCK_RESOURCE, rid) for rid in sorted(set(resource_ids))
     ]
-    for namespace, key in keys:
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": namespace, "key": key}
-        )
+    # One round trip; PostgreSQL evaluates the select list left to right, keeping the order.
+    calls = ", ".join(f"pg_advisory_xact_lock(:n{i}, :k{i})" for i in range(len(keys)))
+    params: dict[str, int] = {}
+    for i, (namespace, key) in enumerate(keys):
+        params[f"n{i}"], params[f"k{i}"] = namespace, key
+    session.execute(text(f"SELECT {calls}"), params)
 
 
 def overlapping(
