@@ -105,6 +105,8 @@ def redis_reachable(url: str) -> bool:
     except redis.RedisError:
         return False
     return True
+
+
 PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway account in a throwaway database
 ZONE = ZoneInfo("Europe/Berlin")
 DEPARTMENTS = ["Engineering", "Sales", "Marketing", "Finance", "People", "Operations", "Design"]
