@@ -38,6 +38,26 @@ def direct_booking(db, resource, user, start, end, **kwargs) -> Booking:
     return booking
 
 
+WORKDAYS = ("MO", "TU", "WE", "TH", "FR")
+
+
+def my_series(db, person, room, first, repeat, *, minutes: int = 30, title: str = "Standup"):
+    """A series the person books for themselves, starting at `first` (site wall time)."""
+    return series.create(
+        db,
+        SYSTEM,
+        person,
+        resource=room,
+        booker=person,
+        title=title,
+        first_local=first,
+        duration=timedelta(minutes=minutes),
+        repeat=repeat,
+        skip=set(),
+        now=utcnow(),
+    )
+
+
 @pytest.fixture
 def place(db):
     site = factories.site(db, "berlin")
@@ -244,20 +264,8 @@ def test_three_missed_occurrences_in_a_row_ask_to_end_the_series(db, place, empl
 def test_cancel_a_date_range_and_this_and_following(db, place, employee):
     _site, _desk, room = place
     first = datetime.combine(factories.weekday_ahead(days=1), time(9))
-    repeat = recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"), count=10)
-    created = series.create(
-        db,
-        SYSTEM,
-        employee,
-        resource=room,
-        booker=employee,
-        title="Standup",
-        first_local=first,
-        duration=timedelta(minutes=30),
-        repeat=repeat,
-        skip=set(),
-        now=utcnow(),
-    )
+    repeat = recurrence.Repeat("weekly", weekdays=WORKDAYS, count=10)
+    created = my_series(db, employee, room, first, repeat, minutes=30, title="Standup")
     held = lambda: [b for b in created.bookings if b.holds_slot]  # noqa: E731
     assert len(held()) == 10
     holiday = first.date() + timedelta(days=2)
@@ -293,18 +301,14 @@ def test_nonexistent_local_time_in_the_spring_gap_moves_forward():
 def test_change_time_of_this_and_following_splits_the_series(client, employee, place, db):
     _site, _desk, room = place
     first = datetime.combine(factories.weekday_ahead(days=1), time(9))
-    created = series.create(
+    created = my_series(
         db,
-        SYSTEM,
         employee,
-        resource=room,
-        booker=employee,
+        room,
+        first,
+        recurrence.Repeat("weekly", weekdays=WORKDAYS, count=6),
+        minutes=30,
         title="Standup",
-        first_local=first,
-        duration=timedelta(minutes=30),
-        repeat=recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"), count=6),
-        skip=set(),
-        now=utcnow(),
     )
     db.commit()
     third = sorted(created.bookings, key=lambda b: b.start_at)[2]
@@ -353,18 +357,14 @@ def test_move_a_desk_booking_to_another_free_desk(client, employee, place, db):
 def test_series_occurrences_are_booked_as_they_come_within_the_horizon(db, place, employee):
     _site, _desk, room = place
     first = datetime.combine(factories.weekday_ahead(days=1), time(9))
-    created = series.create(
+    created = my_series(
         db,
-        SYSTEM,
         employee,
-        resource=room,
-        booker=employee,
+        room,
+        first,
+        recurrence.Repeat("monthly_weekday", count=6),
+        minutes=30,
         title="Monthly",
-        first_local=first,
-        duration=timedelta(minutes=30),
-        repeat=recurrence.Repeat("monthly_weekday", count=6),
-        skip=set(),
-        now=utcnow(),
     )
     booked_now = len(created.bookings)
     assert 0 < booked_now < 6  # the default room horizon is 90 days
@@ -376,18 +376,14 @@ def test_series_occurrences_are_booked_as_they_come_within_the_horizon(db, place
 def test_a_long_daily_series_counts_once_against_the_room_quota(db, place, employee):
     _site, _desk, room = place
     first = datetime.combine(factories.weekday_ahead(days=1), time(8))
-    created = series.create(
+    created = my_series(
         db,
-        SYSTEM,
         employee,
-        resource=room,
-        booker=employee,
+        room,
+        first,
+        recurrence.Repeat("weekly", weekdays=WORKDAYS, count=60),
+        minutes=15,
         title="Daily",
-        first_local=first,
-        duration=timedelta(minutes=15),
-        repeat=recurrence.Repeat("weekly", weekdays=("MO", "TU", "WE", "TH", "FR"), count=60),
-        skip=set(),
-        now=utcnow(),
     )
     assert len(created.bookings) > 20  # more than the quota of 20, within the 90-day horizon
     day = factories.weekday_ahead(days=3)

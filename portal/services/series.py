@@ -72,21 +72,7 @@ def plan_rule(
     for local_start in recurrence.occurrences(rule, first_local, skipped or set()):
         start = to_utc(local_start, zone)
         end = to_utc(local_start + duration, zone)
-        problem = None
-        try:
-            booking_rules.check_request(
-                session,
-                resource=resource,
-                booker=booker,
-                start=start,
-                end=end,
-                now=now,
-                check_horizon=False,
-            )
-            if bookings.overlapping(session, resource, start, end) is not None:
-                problem = f"{resource.name} is already booked then"
-        except RuleViolation as violation:
-            problem = next(iter(violation.errors.values()))
+        problem = _occurrence_problem(session, resource, booker, start, end, now)
         planned.append(
             PlannedOccurrence(local_start, start, end, problem, later=local_start.date() > last_day)
         )
@@ -221,7 +207,7 @@ def _materialise(
         if start in existing or start + duration <= now:
             continue
         end = to_utc(local_start + duration, zone)
-        if not _still_bookable(session, resource, booker, start, end, now):
+        if _occurrence_problem(session, resource, booker, start, end, now) is not None:
             # Taken, or closed (a blackout added since), before it opened: a skipped date.
             series.skipped_dates = sorted({*series.skipped_dates, local_start.date().isoformat()})
             continue
@@ -247,16 +233,16 @@ def _materialise(
     return created
 
 
-def _still_bookable(
+def _occurrence_problem(
     session: Session,
     resource: Resource,
     booker: User,
     start: datetime,
     end: datetime,
     now: datetime,
-) -> bool:
-    if bookings.overlapping(session, resource, start, end) is not None:
-        return False
+) -> str | None:
+    """Why one occurrence cannot be booked (a rule, or someone else holds it), or None. The
+    horizon is not checked: occurrences beyond it are booked later by `extend_all`."""
     try:
         booking_rules.check_request(
             session,
@@ -267,9 +253,11 @@ def _still_bookable(
             now=now,
             check_horizon=False,
         )
-    except RuleViolation:
-        return False
-    return True
+    except RuleViolation as violation:
+        return next(iter(violation.errors.values()))
+    if bookings.overlapping(session, resource, start, end) is not None:
+        return f"{resource.name} is already booked then"
+    return None
 
 
 def extend_all(session: Session, now: datetime | None = None) -> int:

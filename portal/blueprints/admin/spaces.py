@@ -288,16 +288,23 @@ def _room_details(form: RoomForm) -> spaces.RoomDetails:
 def _render_room(
     floor: Floor, form: RoomForm, room: Room | None = None, status: int = 200, **extra: Any
 ) -> Response:
+    return _render_space("room", floor, form, room, status, **extra)
+
+
+def _render_space(
+    kind: str, floor: Floor, form: FlaskForm, resource: Resource | None, status: int, **extra: Any
+) -> Response:
+    """A room's or desk's page (or its form fragment for htmx), with its disable form."""
     return htmx.render(
-        "admin/spaces/room.html",
-        extra.pop("fragment", "admin/spaces/_room_form.html"),
+        f"admin/spaces/{kind}.html",
+        extra.pop("fragment", f"admin/spaces/_{kind}_form.html"),
         status=status,
         floor=floor,
-        room=room,
-        resource=room,
+        resource=resource,
         form=form,
         disable_form=extra.pop("disable_form", None) or DisableForm(formdata=None),
-        upcoming=spaces.upcoming_bookings(db(), room) if room is not None else 0,
+        upcoming=spaces.upcoming_bookings(db(), resource) if resource is not None else 0,
+        **{kind: resource},
         **extra,
     )
 
@@ -376,18 +383,7 @@ def _desk_details(form: DeskForm) -> spaces.DeskDetails:
 def _render_desk(
     floor: Floor, form: DeskForm, desk: Desk | None = None, status: int = 200, **extra: Any
 ) -> Response:
-    return htmx.render(
-        "admin/spaces/desk.html",
-        extra.pop("fragment", "admin/spaces/_desk_form.html"),
-        status=status,
-        floor=floor,
-        desk=desk,
-        resource=desk,
-        form=form,
-        disable_form=extra.pop("disable_form", None) or DisableForm(formdata=None),
-        upcoming=spaces.upcoming_bookings(db(), desk) if desk is not None else 0,
-        **extra,
-    )
+    return _render_space("desk", floor, form, desk, status, **extra)
 
 
 @bp.route("/floors/<int:floor_id>/desks/new", methods=["GET", "POST"])
