@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HTMX := portal/static/vendor/htmx.min.js
+# The kiosk's translations, compiled from the .po files in git (the .mo files are not committed).
+MO := $(patsubst %.po,%.mo,$(wildcard kiosk/translations/*/LC_MESSAGES/messages.po))
 export FLASK_APP := wsgi
 
 .PHONY: run test lint format bench serve install assets migrate seed screenshots clean
@@ -35,7 +37,7 @@ screenshots: install
 serve: install
 	$(BIN)/gunicorn -c python:portal.gunicorn_conf wsgi:app
 
-install: $(STAMP) $(HTMX)
+install: $(STAMP) $(HTMX) $(MO)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null || \
@@ -50,6 +52,9 @@ $(HTMX): package.json package-lock.json $(STAMP)
 	$(BIN)/python -m portal.assets
 
 assets: $(HTMX)
+
+$(MO): %.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile -i $< -o $@ -f
 
 migrate: install
 	$(BIN)/flask upgrade-db

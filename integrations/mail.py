@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal.models import OutboxMessage, OutboxStatus
-from portal.services.notifications import Sender
+from portal.services.notifications import IMAGE_CID, Sender
 
 log = logging.getLogger("portal.mail")
 
@@ -238,6 +238,19 @@ def build_email(message: OutboxMessage, settings: MailSettings) -> EmailMessage:
     email.set_content(message.text_body)
     if message.html_body:
         email.add_alternative(message.html_body, subtype="html")
+    if message.attachment_data and message.attachment_type and message.html_body:
+        # multipart/related around the HTML part: the image shows inline (cid:) in every client
+        maintype, _, subtype = message.attachment_type.partition("/")
+        html_part = email.get_body(("html",))
+        assert html_part is not None
+        html_part.add_related(
+            message.attachment_data,
+            maintype=maintype,
+            subtype=subtype,
+            cid=f"<{IMAGE_CID}>",
+            filename=message.attachment_name or "image",
+            disposition="inline",
+        )
     if message.ics_body:
         method = message.ics_method or "REQUEST"
         ics = message.ics_body.encode("utf-8")

@@ -15,6 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_settings(app, config)
 
     from integrations.oidc import configure_oidc
+    from kiosk import configure_kiosk
     from portal.blueprints import register_blueprints
     from portal.cli import register_commands
     from portal.jobs import configure_jobs, register_job_commands
@@ -35,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_oidc(app)
     configure_templates(app)
     register_blueprints(app)
+    configure_kiosk(app)
     register_error_handlers(app)
     register_commands(app)
     register_job_commands(app)

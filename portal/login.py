@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, flash, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_login import LoginManager, login_user, logout_user
 
 from portal import htmx
@@ -42,9 +54,24 @@ def _load_user(user_id: str) -> User | None:
         session.clear()
         session["ended"] = True  # tells the sign-in page to explain why
         return None
-    if login_sessions.needs_touch(row):
+    if login_sessions.needs_touch(row) and not is_background_poll():
         _touch_in_own_transaction(row.id)
     return row.user
+
+
+def background_poll(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a view the page calls by itself (the header's notice poll): it is not the person
+    being active, so it must not push the idle timeout back, or an open tab would never time out."""
+    view.background_poll = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_background_poll() -> bool:
+    """This request is a page polling by itself (htmx), not the person opening something."""
+    if not has_request_context():
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "background_poll", False)) and htmx.is_htmx()
 
 
 def _touch_in_own_transaction(row_id: int) -> None:

@@ -11,6 +11,7 @@ from flask import Flask, Response, current_app, get_flashed_messages, render_tem
 from flask_login import current_user
 
 from portal import htmx, permissions
+from portal.login import is_background_poll
 from portal.timezones import format_local, zone_for
 
 
@@ -19,10 +20,12 @@ class NavItem:
     label: str
     endpoint: str
     section: str  # endpoints equal to this or starting with "<section>." mark the item current
+    also: tuple[str, ...] = ()  # more sections shown under this item (e.g. the lobby's admin pages)
 
     def is_current(self, endpoint: str | None) -> bool:
-        return bool(endpoint) and (
-            endpoint == self.section or endpoint.startswith(self.section + ".")
+        return bool(endpoint) and any(
+            endpoint == section or endpoint.startswith(section + ".")
+            for section in (self.section, *self.also)
         )
 
 
@@ -34,10 +37,12 @@ def navigation() -> list[NavItem]:
         NavItem("Desks", "desks.floor_plan", "desks"),
         NavItem("Rooms", "rooms.search", "rooms"),
         NavItem("My bookings", "bookings.mine", "bookings.mine"),
+        NavItem("Visitors", "visitors.index", "visitors"),
     ]
     if permissions.is_coordinator_anywhere(current_user):
         items += [
             NavItem("Approvals", "bookings.approvals", "bookings.approvals"),
+            NavItem("Lobby", "lobby.index", "lobby", ("admin.kiosks", "admin.visitor_settings")),
             NavItem("Spaces", "admin.spaces.index", "admin.spaces"),
             NavItem("Rules", "admin.rules.index", "admin.rules"),
         ]
@@ -56,9 +61,13 @@ def configure_templates(app: Flask) -> None:
 
     @app.context_processor
     def inject() -> dict[str, Any]:
+        if is_background_poll():
+            return {}  # a header poll renders a fragment: no navigation, no extra queries
         settings = current_app.extensions["foyer.settings"]
         return {
             "nav_items": navigation(),
+            "show_roll_call": current_user.is_authenticated
+            and permissions.is_coordinator_anywhere(current_user),
             "sso_enabled": settings.oidc_enabled,
             "sso_name": settings.oidc_provider_name,
             "password_login": settings.password_login,
@@ -78,6 +87,7 @@ def configure_templates(app: Flask) -> None:
             and not response.direct_passthrough
             and "HX-Redirect" not in response.headers
             and "HX-Refresh" not in response.headers
+            and not is_background_poll()  # a poll must not swallow the next page's messages
         ):
             messages = get_flashed_messages(with_categories=True)
             if messages:

@@ -99,3 +99,35 @@ def test_create_user_grant_role_and_deactivate(cli_app):
         assert not person.active
         assert [g.role for g in person.grants] == [Role.COORDINATOR]
         assert person.password_hash.startswith("$argon2")
+
+
+def test_seed_demo_prints_kiosk_pairing_codes_that_pair_and_kiosk_code_makes_new_ones(cli_app):
+    import re
+
+    from portal.db import utcnow
+    from portal.models import KioskDevice, Visit, VisitorAgreement
+    from portal.services import kiosk_devices
+
+    assert run(cli_app, "upgrade-db").exit_code == 0
+    seeded = run(cli_app, "seed-demo")
+    assert seeded.exit_code == 0, seeded.output
+    codes = re.findall(r"pairing code ([A-Z0-9]{4}-[A-Z0-9]{4})", seeded.output)
+    assert len(codes) == 2 and "Berlin · Main lobby" in seeded.output
+    _reader, writer = cli_app.extensions["foyer.sessions"]
+    with writer() as session, session.begin():
+        device, _token = kiosk_devices.pair(session, codes[0], now=utcnow())
+        assert device.site.slug == "berlin"
+        assert session.scalar(select(func.count(VisitorAgreement.id))) == 2
+        visits = session.scalar(select(func.count(Visit.id)))
+    again = run(cli_app, "seed-demo")
+    assert "paired" in again.output and again.output.count("pairing code ") == 1
+    with writer() as session:
+        assert session.scalar(select(func.count(Visit.id))) == visits  # nothing twice
+        assert session.scalar(select(func.count(KioskDevice.id))) == 2
+
+    fresh = run(cli_app, "kiosk-code", "berlin")
+    assert fresh.exit_code == 0, fresh.output
+    (code,) = re.findall(r"pairing code ([A-Z0-9]{4}-[A-Z0-9]{4})", fresh.output)
+    with writer() as session, session.begin():
+        assert kiosk_devices.pair(session, code, now=utcnow())[0].site.slug == "berlin"
+    assert run(cli_app, "kiosk-code", "atlantis").exit_code != 0

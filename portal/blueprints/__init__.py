@@ -6,7 +6,31 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.blueprints import account, admin, auth, bookings, desks, home, ops, rooms
+    from portal.blueprints import (
+        account,
+        admin,
+        auth,
+        bookings,
+        desks,
+        home,
+        lobby,
+        notices,
+        ops,
+        rooms,
+        visitors,
+    )
 
-    for module in (ops, auth, home, desks, rooms, bookings, account, admin):
+    for module in (
+        ops,
+        auth,
+        home,
+        desks,
+        rooms,
+        bookings,
+        visitors,
+        lobby,
+        notices,
+        account,
+        admin,
+    ):
         app.register_blueprint(module.bp)

@@ -9,7 +9,7 @@ from portal import htmx
 from portal.db import utcnow
 from portal.models import BookingStatus
 from portal.request_scope import db
-from portal.services import availability, booking_rules
+from portal.services import availability, booking_rules, visitors
 from portal.timezones import zone_for
 
 bp = Blueprint("home", __name__)
@@ -37,6 +37,13 @@ def my_day() -> Response:
             )
             if opens <= instant <= closes:
                 checkable.add(booking.id)
+    expected = visitors.hosted_on_day(db(), current_user, now.date())
     return htmx.render(
-        "home/my_day.html", now=now, zone=zone, user=current_user, today=today, checkable=checkable
+        "home/my_day.html",
+        now=now,
+        zone=zone,
+        user=current_user,
+        today=today,
+        checkable=checkable,
+        visitors_today=expected,
     )

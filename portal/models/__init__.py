@@ -13,10 +13,34 @@ from portal.models.mail import OutboxMessage, OutboxStatus
 from portal.models.people import ExternalIdentity, LoginSession, Role, RoleGrant, User
 from portal.models.sites import Building, Floor, Site
 from portal.models.spaces import Desk, DeskAssignment, Resource, ResourceKind, Room
+from portal.models.visitors import (
+    BadgeState,
+    CheckoutMethod,
+    DenyListEntry,
+    KioskDevice,
+    Notice,
+    RollCallMark,
+    Visit,
+    VisitImage,
+    VisitKind,
+    VisitorAgreement,
+    VisitStatus,
+)
 
 __all__ = [
     "HOLDING_STATUSES",
     "AuditEvent",
+    "BadgeState",
+    "CheckoutMethod",
+    "DenyListEntry",
+    "KioskDevice",
+    "Notice",
+    "RollCallMark",
+    "Visit",
+    "VisitImage",
+    "VisitKind",
+    "VisitStatus",
+    "VisitorAgreement",
     "Blackout",
     "Booking",
     "BookingPolicy",

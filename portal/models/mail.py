@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, UTCDateTime, utcnow
@@ -31,6 +31,10 @@ class OutboxMessage(Base):
     html_body: Mapped[str] = mapped_column(Text, default="")
     ics_body: Mapped[str | None] = mapped_column(Text)  # an iMIP invitation, when there is one
     ics_method: Mapped[str | None] = mapped_column(String(20))  # REQUEST | CANCEL
+    # One attached file, e.g. the QR code of a visitor's invitation (shown inline by cid)
+    attachment_name: Mapped[str | None] = mapped_column(String(100))
+    attachment_type: Mapped[str | None] = mapped_column(String(60))
+    attachment_data: Mapped[bytes | None] = mapped_column(LargeBinary)
     related_type: Mapped[str] = mapped_column(String(40), default="")
     related_id: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.QUEUED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from sqlalchemy import ForeignKey, Integer, String, Time, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
@@ -22,6 +22,11 @@ class Site(Base):
     closes_at: Mapped[time] = mapped_column(Time, default=time(19, 0))
     # ISO weekdays the site is open, e.g. "12345" for Monday to Friday
     open_weekdays: Mapped[str] = mapped_column(String(7), default="12345")
+    # Visitors: how to find the lobby (in invitations), whether the kiosk takes a photo, and how
+    # many days visitors' personal data is kept after their visit.
+    visitor_directions: Mapped[str] = mapped_column(Text, default="")
+    visitor_photo: Mapped[bool] = mapped_column(Boolean, default=False)
+    visitor_retention_days: Mapped[int] = mapped_column(Integer, default=90)
 
     buildings: Mapped[list[Building]] = relationship(
         back_populates="site", order_by="Building.name", cascade="all, delete-orphan"

@@ -49,10 +49,14 @@ def check_raster(
     max_pixels: int = MAX_PIXELS,
     fit_within: tuple[int, int] | None = None,
     output: str | None = None,
+    reject_blank: bool = False,
+    fast: bool = False,
 ) -> CheckedImage:
     """Decode fully, refuse anything but `formats` (Pillow format -> content type), and re-encode.
 
-    `output` forces one format (e.g. JPEG for photos); by default the input format is kept."""
+    `output` forces one format (e.g. JPEG for photos); by default the input format is kept.
+    `reject_blank` refuses an image whose pixels are all the same (an empty signature pad);
+    `fast` trades a few kB for much less CPU (e.g. on every kiosk check-in)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -79,18 +83,27 @@ def check_raster(
         # Pillow reports broken or unknown files with any of these.
         raise ImageRejected(_kinds_message(formats)) from exc
 
+    if reject_blank and _uniform(picture):
+        raise ImageRejected("The image is empty.")
     if fit_within is not None:
         picture.thumbnail(fit_within)
     target = output or kind
     picture = _mode_for(picture, target)
     buffer = io.BytesIO()
     if target == "JPEG":
-        picture.save(buffer, "JPEG", quality=85, optimize=True)
+        picture.save(buffer, "JPEG", quality=85, optimize=not fast)
+    elif fast and target == "PNG":
+        picture.save(buffer, "PNG", compress_level=1)  # no exif/info passed on: metadata dropped
     else:
         picture.save(buffer, target, optimize=True)  # no exif/info passed on: metadata is dropped
     extension = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}[target]
     content_type = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}[target]
     return CheckedImage(buffer.getvalue(), content_type, extension, *picture.size)
+
+
+def _uniform(picture: Image.Image) -> bool:
+    extrema = picture.convert("LA").getextrema()
+    return all(low == high for low, high in extrema)  # type: ignore[union-attr]
 
 
 def _mode_for(picture: Image.Image, target: str) -> Image.Image:
@@ -190,6 +203,10 @@ def sanitise_svg(data: bytes) -> CheckedImage:
         root.set("viewBox", f"0 0 {_num(width)} {_num(height)}")
     # Scale tiny drawings up so whole-number sizes keep their aspect ratio.
     scale = 1000 / max(width, height) if max(width, height) < 1000 else 1.0
+    # Registered again each time: other libraries (WeasyPrint's SVG support) change
+    # ElementTree's process-wide prefix map, which would turn <svg> into <ns0:svg>.
+    ET.register_namespace("", SVG_NS)
+    ET.register_namespace("xlink", XLINK_NS)
     body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
     rebuilt = ('<?xml version="1.0" encoding="UTF-8"?>\n' + body).encode()
     return CheckedImage(

@@ -107,7 +107,8 @@ _html = Environment(autoescape=True, keep_trailing_newline=True).from_string(
 {% for label, value in facts %}<tr><th align="left" valign="top">{{ label }}</th><td>{{ value }}</td></tr>
 {% endfor %}</table>
 {% for line in notes %}<p>{{ line }}</p>
-{% endfor %}<p><a href="{{ base_url }}">Open Foyer</a></p>
+{% endfor %}{% if image_alt %}<p><img src="cid:{{ image_cid }}" alt="{{ image_alt }}" width="200" height="200"></p>
+{% endif %}<p><a href="{{ link or base_url }}">{{ link_text or "Open Foyer" }}</a></p>
 <p>— Foyer</p>
 </body></html>
 """
@@ -174,6 +175,70 @@ def booking_event(
         related_type="booking",
         related_id=str(booking.id),
     )
+    session.add(message)
+    session.info[OUTBOX_PENDING] = True
+    return message
+
+
+# The Content-ID of a message's attached image, shown inline in its HTML part
+IMAGE_CID = "foyer-image"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+    alt: str  # the inline image's text alternative
+
+
+def queue_message(
+    session: Session,
+    *,
+    to_address: str,
+    to_name: str,
+    subject: str,
+    headline: str,
+    facts: list[tuple[str, str]],
+    notes: list[str],
+    link: str = "",
+    link_text: str = "",
+    related: tuple[str, int] = ("", 0),
+    attachment: Attachment | None = None,
+) -> OutboxMessage:
+    """Queue a plain notice (no calendar invitation), e.g. to a visitor or a host."""
+    sender = sender_for(session)
+    text = [f"Hello {to_name},", "", headline, ""]
+    text += [f"{label + ':':<9}{value}" for label, value in facts]
+    text += (
+        [""]
+        + notes
+        + ["", f"{link_text or 'Open Foyer'}: {link or sender.base_url}", "", "— Foyer"]
+    )
+    message = OutboxMessage(
+        to_address=to_address,
+        to_name=to_name[:120],  # the column's length; a visitor's name may be longer
+        subject=subject,
+        text_body="\n".join(text),
+        html_body=_html.render(
+            subject=subject,
+            name=to_name,
+            headline=headline,
+            facts=facts,
+            notes=notes,
+            base_url=sender.base_url,
+            link=link,
+            link_text=link_text,
+            image_cid=IMAGE_CID,
+            image_alt=attachment.alt if attachment else "",
+        ),
+        related_type=related[0],
+        related_id=str(related[1]) if related[1] else "",
+    )
+    if attachment is not None:
+        message.attachment_name = attachment.filename
+        message.attachment_type = attachment.content_type
+        message.attachment_data = attachment.data
     session.add(message)
     session.info[OUTBOX_PENDING] = True
     return message

@@ -61,8 +61,14 @@ def launch_chromium(playwright: Any) -> Any:
 
 def new_context(browser: Any, base_url: str, screen: str) -> Any:
     phone = screen == "phone"
+    # An explicit Accept-Language: pages that pick a language (the SSO provider's) must not
+    # depend on the machine's locale.
     return browser.new_context(
-        base_url=base_url, viewport=VIEWPORTS[screen], is_mobile=phone, has_touch=phone
+        base_url=base_url,
+        viewport=VIEWPORTS[screen],
+        is_mobile=phone,
+        has_touch=phone,
+        locale="en-US",
     )
 
 

@@ -345,11 +345,385 @@ def capture_bookings(base_url: str, app: Flask, full_page: bool) -> list[Path]:
     return taken
 
 
+# Visitors and the lobby ---------------------------------------------------------------------
+VISITOR_SHOTS = Path("/tmp/portal-visitor-shots")
+
+
+def _signature_data_url() -> str:
+    """A drawn signature, as the kiosk's signature pad sends it."""
+    import base64
+    import io
+    import math
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (900, 300), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    points = [
+        (60 + x * 2.6, 170 - 60 * math.sin(x / 23) * math.exp(-x / 420) - (x % 97) * 0.25)
+        for x in range(0, 300)
+    ]
+    draw.line(points, fill=(20, 24, 40, 255), width=7, joint="curve")
+    draw.line(
+        [(600, 120), (640, 210), (700, 110), (760, 200), (820, 150)],
+        fill=(20, 24, 40, 255),
+        width=6,
+        joint="curve",
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _photo_data_url() -> str:
+    import base64
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (480, 480), (214, 226, 222))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((160, 90, 320, 250), fill=(176, 132, 104))
+    draw.ellipse((90, 270, 390, 600), fill=(46, 84, 122))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def arrange_visitors(app: Flask) -> dict[str, Any]:
+    """The demo's lobby (agreements, kiosks) plus a lived-in visitor day at Berlin: Lena's
+    visitors today, later and in the past (one checked in with signature and photo), a busy log,
+    employees checked in for the roll call, notices for Lena, a deny list and kiosks in every
+    state."""
+    from portal.models import BadgeState, KioskDevice, User, Visit, VisitStatus
+    from portal.services import demo_visitors, kiosk_devices, notices, visitors
+
+    actor = Actor.system("screenshots")
+    now = utcnow()
+    _reader, writer = app.extensions["foyer.sessions"]
+    with app.app_context(), writer() as s, s.begin():
+        demo_visitors.seed_visitors(s, now)
+        site = s.scalars(select(Site).where(Site.slug == "berlin")).one()
+        zone = ZoneInfo(site.time_zone)
+        today = now.astimezone(zone).date()
+        lena = accounts.find_by_email(s, EMPLOYEE)
+        jonas = accounts.find_by_email(s, COORDINATOR)
+        assert lena is not None and jonas is not None
+        site.visitor_photo = True
+        lobby = s.scalars(select(KioskDevice).where(KioskDevice.site_id == site.id)).first()
+        if not lobby.is_paired:
+            code = kiosk_devices.new_pairing_code(s, actor, lobby, now=now)
+            kiosk_devices.pair(s, code, now=now)
+        lobby.printer_uri = "socket://192.0.2.40:9100"
+        lobby.label_stock = "62x100"
+        lobby.last_seen_at = now - timedelta(minutes=2)
+        side, _code = kiosk_devices.create(s, actor, site, "Courtyard entrance", now=now)
+        old, old_code = kiosk_devices.create(s, actor, site, "Old reception iPad", now=now)
+        kiosk_devices.pair(s, old_code, now=now - timedelta(days=40))
+        old.last_seen_at = now - timedelta(days=12)
+        kiosk_devices.revoke(s, actor, old, now=now - timedelta(days=3))
+
+        people = list(
+            s.scalars(select(User).where(User.home_site_id == site.id).order_by(User.name))
+        )
+        hosts = [p for p in people if p.id not in (lena.id,)][:12]
+
+        def visit(name, company, email, host, day_offset, start, hours, status, **extra):
+            day = today + timedelta(days=day_offset)
+            begin = to_utc(datetime.combine(day, time.fromisoformat(start)), zone)
+            v = Visit(
+                site_id=site.id,
+                host_id=host.id,
+                kind=extra.pop("kind", "invited"),
+                status=status,
+                visitor_name=name,
+                visitor_email=email,
+                visitor_company=company,
+                name_key=visitors.name_key(name),
+                email_key=visitors.email_key(email),
+                expected_start=begin,
+                expected_end=begin + timedelta(hours=hours),
+                local_date=day,
+                created_by_id=host.id,
+                created_at=begin - timedelta(days=3),
+                **extra,
+            )
+            if status in (VisitStatus.CHECKED_IN, VisitStatus.CHECKED_OUT):
+                v.checked_in_at = v.checked_in_at or begin + timedelta(minutes=4)
+                v.checked_in_device_id = lobby.id
+            if status == VisitStatus.CHECKED_OUT:
+                v.checked_out_at = v.checked_in_at + timedelta(hours=hours - 0.5)
+                v.checkout_method = "kiosk"
+            s.add(v)
+            s.flush()
+            return v
+
+        # Lena's own visitors: the demo's expected ones (when the day allows), one of them in
+        in_now = now - timedelta(minutes=47)
+        star = s.scalars(
+            select(Visit).where(
+                Visit.host_id == lena.id,
+                Visit.local_date == today,
+                Visit.visitor_name == "Anna Kowalski",
+            )
+        ).first()
+        if star is None:
+            star = visit(
+                "Anna Kowalski",
+                "Nordlicht Design",
+                "anna.kowalski@example.org",
+                lena,
+                0,
+                in_now.astimezone(zone).strftime("%H:%M"),
+                3,
+                VisitStatus.EXPECTED,
+            )
+        star.status = VisitStatus.CHECKED_IN
+        star.checked_in_at = in_now
+        star.checked_in_device_id = lobby.id
+        star.code_hash = None
+        star.badge_state = BadgeState.PRINTED
+        agreement = visitors.current_agreement(s, site)
+        star.agreement_id = agreement.id
+        star.signed_name = "Anna Kowalski"
+        star.signed_at = in_now + timedelta(minutes=1)
+        from portal.models import VisitImage
+        from portal.services.visitors import _image_from_data_url
+
+        s.add(
+            VisitImage(
+                visit_id=star.id,
+                kind="signature",
+                **_image_from_data_url(_signature_data_url(), "PNG", 400_000, (1200, 600)),
+            )
+        )
+        s.add(
+            VisitImage(
+                visit_id=star.id,
+                kind="photo",
+                **_image_from_data_url(_photo_data_url(), "JPEG", 3_000_000, (800, 800)),
+            )
+        )
+        visit(
+            "Rafael Souza",
+            "Brightline Studio",
+            "rafael@brightline.example",
+            lena,
+            2,
+            "10:00",
+            2,
+            VisitStatus.EXPECTED,
+        )
+        visit(
+            "Jonathan Okoye",
+            "Brightwater Capital",
+            "j.okoye@example.com",
+            lena,
+            6,
+            "14:30",
+            1,
+            VisitStatus.EXPECTED,
+        )
+        visit(
+            "Sara Lindqvist",
+            "Nordic Audit AB",
+            "sara@nordic-audit.example",
+            lena,
+            -3,
+            "09:30",
+            4,
+            VisitStatus.CHECKED_OUT,
+        )
+        visit(
+            "Karim Haddad",
+            "",
+            "karim.haddad@example.org",
+            lena,
+            -8,
+            "11:00",
+            1,
+            VisitStatus.CANCELLED,
+        )
+
+        # The rest of Berlin's lobby today
+        names = [
+            ("Lukas Brenner", "Brenner Bau", VisitStatus.CHECKED_IN),
+            ("Chiara Russo", "Studio Russo", VisitStatus.CHECKED_IN),
+            ("David Kim", "Kim & Partner", VisitStatus.CHECKED_OUT),
+            ("Fatima Zahra", "Atlas Logistics", VisitStatus.CHECKED_IN),
+            ("Olivia Grant", "Grant Legal LLP", VisitStatus.EXPECTED),
+            ("Pieter de Vries", "Delta Energy", VisitStatus.CHECKED_OUT),
+            ("Hiroshi Tanaka", "Tanaka Robotics", VisitStatus.EXPECTED),
+            ("Marek Nowak", "", VisitStatus.DENIED),
+        ]
+        for n, (name, company, status) in enumerate(names):
+            host = hosts[n % len(hosts)]
+            email = name.lower().replace(" ", ".") + "@example.org"
+            visit(
+                name,
+                company,
+                email,
+                host,
+                0,
+                f"{9 + n % 7:02d}:{(n * 15) % 60:02d}",
+                2,
+                status,
+                kind="walk_in" if n % 3 == 2 else "invited",
+            )
+        for back in range(1, 25):
+            host = hosts[back % len(hosts)]
+            visit(
+                f"Guest {back:02d} Example",
+                "Various GmbH",
+                f"guest{back}@example.org",
+                host,
+                -back // 3 - 1,
+                "10:00",
+                2,
+                VisitStatus.CHECKED_OUT,
+            )
+        visitors.add_deny_entry(
+            s, actor, site=site, name="Marek Nowak", email="", reason="Trespass notice, March 2026"
+        )
+        visitors.add_deny_entry(
+            s,
+            actor,
+            site=None,
+            name="",
+            email="phish@badactor.example",
+            reason="Impersonated a courier",
+        )
+
+        # Employees checked in to desks today, for the roll call
+        desks = list(s.scalars(select(Desk).where(Desk.site_id == site.id).order_by(Desk.name)))
+        taken = {
+            b.resource_id
+            for b in s.scalars(
+                select(Booking).where(
+                    Booking.start_at < now + timedelta(hours=1), Booking.end_at > now
+                )
+            )
+        }
+        free = [d for d in desks if d.id not in taken]
+        for person, desk in zip(hosts[:9], free, strict=False):
+            s.add(
+                Booking(
+                    resource=desk,
+                    user=person,
+                    created_by=person,
+                    start_at=now - timedelta(hours=2),
+                    end_at=now + timedelta(hours=4),
+                    blocked_until=now + timedelta(hours=4),
+                    status=BookingStatus.CHECKED_IN,
+                    checked_in_at=now - timedelta(hours=2),
+                    created_at=now - timedelta(days=1),
+                )
+            )
+        s.flush()
+        rc = visitors.roll_call(s, site, now=now)
+        for person in (rc.visitors + rc.employees)[::3]:
+            visitors.mark_accounted(s, actor, site, person.subject, True, now=now)
+
+        # Notices in Lena's header
+        notices.notify(
+            s,
+            lena,
+            "visitor_arrived",
+            "Tomás Ortega (Ortega & Hijos) has arrived at Berlin and is waiting in the lobby.",
+            link="/visitors/",
+        )
+        notices.notify(
+            s,
+            lena,
+            "visitor_arrived",
+            "Anna Kowalski (Nordlicht Design) has arrived at Berlin and is waiting in the lobby.",
+            link=f"/visitors/{star.id}",
+        )
+        return {"star": star.id, "site": site.id, "side_kiosk": side.id, "lobby_kiosk": lobby.id}
+
+
+def capture_visitors(base_url: str, app: Flask, full_page: bool, out: Path) -> list[Path]:
+    facts = arrange_visitors(app)
+    out.mkdir(parents=True, exist_ok=True)
+    taken: list[Path] = []
+
+    def snap(page, name: str, screen: str, whole: bool = full_page) -> None:
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(150)
+        path = out / f"{name}-{screen}.png"
+        page.screenshot(path=str(path), full_page=whole)
+        taken.append(path)
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        for screen in VIEWPORTS:
+            context = new_context(browser, base_url, screen)
+            page = context.new_page()
+            sign_in(page, EMPLOYEE)
+            page.goto("/visitors/")
+            snap(page, "30-my-visitors", screen)
+            page.locator("details.notices > summary").click()
+            page.locator(".notice-list").wait_for()
+            snap(page, "31-notices", screen, False)
+            page.keyboard.press("Escape")
+            page.goto("/visitors/invite")
+            snap(page, "32-invite", screen)
+            page.get_by_label("Visitor's full name").fill("Ana María <b>Gómez</b>")
+            page.get_by_label("E-mail").fill("ana.gomez@")
+            page.get_by_label("Arrives").fill("15:00")
+            page.get_by_label("Leaves").fill("14:00")
+            page.get_by_role("button", name="Send invitation").click()
+            page.locator("#email-error").wait_for()
+            snap(page, "33-invite-errors", screen)
+            page.get_by_label("E-mail").fill("ana.gomez@example.org")
+            page.get_by_label("Leaves").fill("17:00")
+            page.get_by_role("button", name="Send invitation").click()
+            page.locator(".code-value").wait_for()
+            snap(page, "34-invited", screen)
+            page.goto(f"/visitors/{facts['star']}")
+            snap(page, "35-visit", screen)
+            page.goto(f"/visitors/{facts['star']}/badge?stock=62x100")
+            snap(page, "36-badge-print", screen, False)
+            context.close()
+
+            context = new_context(browser, base_url, screen)
+            page = context.new_page()
+            sign_in(page, COORDINATOR)
+            page.goto("/lobby/")
+            snap(page, "37-lobby-log", screen)
+            page.goto(f"/lobby/sites/{facts['site']}/roll-call")
+            snap(page, "38-roll-call", screen)
+            page.emulate_media(media="print")
+            snap(page, "39-roll-call-print", screen)
+            page.emulate_media(media="screen")
+            page.goto("/admin/kiosks/")
+            snap(page, "40-kiosks", screen)
+            page.get_by_label("Name").fill("Visitor entrance B")
+            page.get_by_role("button", name="Add kiosk and get a code").click()
+            page.locator(".pair-code").wait_for()
+            snap(page, "41-kiosk-code", screen)
+            page.goto(f"/admin/kiosks/{facts['lobby_kiosk']}")
+            page.get_by_label("Label printer address").fill("http://printer.local")
+            page.get_by_role("button", name="Save printer").click()
+            page.locator("#printer_uri-error").wait_for()
+            snap(page, "42-kiosk-printer-error", screen)
+            page.goto("/admin/visitor-settings/")
+            snap(page, "43-visitor-settings", screen)
+            context.close()
+        browser.close()
+    return taken
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full-page", action="store_true", help="capture whole pages")
     parser.add_argument(
         "--bookings-only", action="store_true", help="only the booking pages (13 onwards)"
+    )
+    parser.add_argument(
+        "--visitors-only",
+        action="store_true",
+        help=f"only the visitor and lobby pages (30 onwards), into {VISITOR_SHOTS}",
     )
     args = parser.parse_args()
     if not CHROMIUM.exists():
@@ -361,6 +735,11 @@ def main() -> int:
         app = build_demo_app(Path(folder))
         base_url, server = serve(app)
         try:
+            if args.visitors_only:
+                out = VISITOR_SHOTS / "full" if args.full_page else VISITOR_SHOTS
+                for path in capture_visitors(base_url, app, args.full_page, out):
+                    print(path)
+                return 0
             for path in [] if args.bookings_only else capture(base_url, args.full_page):
                 print(path.relative_to(OUT.parent))
             for path in capture_bookings(base_url, app, args.full_page):

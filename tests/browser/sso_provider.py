@@ -83,5 +83,12 @@ def provider_person(iam_server: Server, name: str) -> ProviderPerson:
     handle = f"sam-{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(12)
     email = f"{handle}@example.com"
-    iam_server.random_user(user_name=handle, formatted_name=name, emails=[email], password=password)
+    # random_user draws a random preferred language, which the provider's pages then speak
+    iam_server.random_user(
+        user_name=handle,
+        formatted_name=name,
+        emails=[email],
+        password=password,
+        preferred_language="en",
+    )
     return ProviderPerson(handle, password, name, email)

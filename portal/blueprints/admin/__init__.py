@@ -2,7 +2,15 @@
 
 from flask import Blueprint
 
-from portal.blueprints.admin import audit_log, booking_rules, outbox, spaces, users
+from portal.blueprints.admin import (
+    audit_log,
+    booking_rules,
+    kiosks,
+    outbox,
+    spaces,
+    users,
+    visitor_settings,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(users.bp)
@@ -10,3 +18,5 @@ bp.register_blueprint(audit_log.bp)
 bp.register_blueprint(booking_rules.bp)
 bp.register_blueprint(spaces.bp)
 bp.register_blueprint(outbox.bp)
+bp.register_blueprint(kiosks.bp)
+bp.register_blueprint(visitor_settings.bp)
