@@ -490,6 +490,13 @@ def test_no_badge_for_a_cancelled_or_stopped_visit(client, office, db):
     for visit in (cancelled, denied):
         assert client.get(f"/visitors/{visit.id}/badge").status_code == 404
         assert client.get(f"/visitors/{visit.id}/badge.pdf").status_code == 404
+    # A deny-list stop is the lobby's business: the host (whom the visitor named) never sees it
+    assert client.get(f"/visitors/{denied.id}").status_code == 404
+    assert "Dan" not in client.get("/visitors/").get_data(as_text=True)
+    client.post("/sign-out", headers={"X-CSRFToken": client.csrf_token()})
+    client.sign_in(COORDINATOR)
+    for visit in (cancelled, denied):
+        assert client.get(f"/visitors/{visit.id}/badge.pdf").status_code == 404
     page = client.get(f"/visitors/{denied.id}").get_data(as_text=True)
     assert "Held at reception" in page and "Print from browser" not in page
 

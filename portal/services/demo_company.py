@@ -385,6 +385,8 @@ def _people(session: Session, actor: Actor, sites: list[Site], rng: random.Rando
     people = []
     for index in range(200):
         first, last = FIRST[index % len(FIRST)], LAST[(index * 7 + index // 25) % len(LAST)]
+        if f"{first} {last}" in DEMO_LOGIN_NAMES:  # one Lena Fischer, so the demo host is clear
+            last = LAST[(index * 7 + index // 25 + 1) % len(LAST)]
         email = f"{first}.{last}{'' if index < len(FIRST) else index}@example.com".lower()
         user = accounts.find_by_email(session, email)
         if user is None:
@@ -398,6 +400,9 @@ def _people(session: Session, actor: Actor, sites: list[Site], rng: random.Rando
             )
         people.append(user)
     return people
+
+
+DEMO_LOGIN_NAMES = {"Lena Fischer", "Jonas Weber", "Maya Johnson", "Amara Okafor"}
 
 
 def _logins(session: Session, actor: Actor, sites: list[Site]) -> list[DemoLogin]:

@@ -253,7 +253,11 @@ def visible_visit(session: Session, user: User, visit_id: int) -> Visit:
 
 
 def may_manage_visit(user: User, visit: Visit) -> bool:
-    return visit.host_id == user.id or user.is_admin or visit.site_id in user.coordinated_site_ids()
+    """The host (except for a deny-list stop: that is for the lobby to handle, and the
+    visitor named the host themselves), the site's coordinators and admins."""
+    if user.is_admin or visit.site_id in user.coordinated_site_ids():
+        return True
+    return visit.host_id == user.id and visit.status != VisitStatus.DENIED
 
 
 def hosted_by(session: Session, host: User, *, now: datetime, days_back: int = 30) -> list[Visit]:
@@ -262,7 +266,11 @@ def hosted_by(session: Session, host: User, *, now: datetime, days_back: int = 3
     return list(
         session.scalars(
             select(Visit)
-            .where(Visit.host_id == host.id, Visit.local_date >= since)
+            .where(
+                Visit.host_id == host.id,
+                Visit.local_date >= since,
+                Visit.status != VisitStatus.DENIED,
+            )
             .order_by(Visit.expected_start.desc(), Visit.id.desc())
             .limit(200)
         )
@@ -277,7 +285,7 @@ def hosted_on_day(session: Session, host: User, day: date) -> list[Visit]:
             .where(
                 Visit.host_id == host.id,
                 Visit.local_date == day,
-                Visit.status != VisitStatus.CANCELLED,
+                Visit.status.not_in((VisitStatus.CANCELLED, VisitStatus.DENIED)),
             )
             .order_by(Visit.expected_start, Visit.id)
         )
@@ -613,8 +621,10 @@ def check_in_walk_in(
     if errors:
         raise RuleViolation(errors, "walk_in_form")
     assert host is not None
+    # A walk-in is expected until the site closes (or for an hour, after closing time)
     zone = ZoneInfo(site.time_zone)
-    _day_start, day_end = local_day_bounds(today_at(site, now), zone)
+    closing = to_utc(datetime.combine(today_at(site, now), site.closes_at), zone)
+    day_end = closing if closing > now else now + timedelta(hours=1)
     visit = Visit(
         site_id=site.id,
         host_id=host.id,
