@@ -40,7 +40,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -56,10 +55,10 @@ import psycopg
 import requests
 from flask import Flask, Response
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import Engine, Table, event, text
 from sqlalchemy.engine import make_url
 
-from bench.harness import Timing, measure, report
+from bench.harness import Timing, libpq_url, measure, on_scratch_postgres, report
 from portal import create_app
 from portal.db import make_engine
 from portal.login import start_session
@@ -81,11 +80,6 @@ from portal.services import accounts
 from portal.timezones import to_utc
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_URL = (
-    os.environ.get("FOYER_BENCH_POSTGRES_URL")
-    or os.environ.get("FOYER_TEST_POSTGRES_URL")
-    or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 FLOORS = 10
 DESKS_PER_FLOOR = 500
 ROOMS_PER_FLOOR = 50
@@ -123,38 +117,7 @@ TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def main() -> None:
-    admin_url = _driver_url(ADMIN_URL)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        admin.dispose()
-        print(f"SKIPPED: PostgreSQL is unreachable at {admin_url} ({type(exc).__name__}).")
-        print("Set FOYER_BENCH_POSTGRES_URL to a server where this user may CREATE DATABASE.")
-        return
-    name = f"foyer_bench_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            Bench(url, Path(tmp)).run()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        print(f"(dropped database {name})")
-
-
-def _driver_url(url: str) -> str:
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return url
-
-
-def _libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    on_scratch_postgres("bench_bookings", lambda url, tmp: Bench(url, tmp).run())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +257,7 @@ def seed_places_and_people(engine: Engine, url: str) -> Layout:
             rooms.append((rid, 4 + (n % 5) * 2, json.dumps(equipment)))
         room_ids.append(ids)
 
-    with psycopg.connect(_libpq_url(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         copy_rows(
             conn,
             Resource.__table__,
@@ -439,9 +402,9 @@ def history(layout: Layout, today: date) -> Iterator[tuple]:
 
 def load_bookings(url: str, rows: Iterable[tuple]) -> tuple[int, float]:
     started = time.perf_counter()
-    with psycopg.connect(_libpq_url(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         count = copy_rows(conn, Booking.__table__, BOOKING_COLUMNS, rows)
-    with psycopg.connect(_libpq_url(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE bookings")
     return count, time.perf_counter() - started
 

@@ -53,7 +53,6 @@ import re
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -67,7 +66,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, Response
 from PIL import Image, ImageDraw
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -79,7 +78,7 @@ from bench.bench_bookings import (
     print_statements,
     redis_reachable,
 )
-from bench.harness import Timing, report
+from bench.harness import Timing, libpq_url, on_scratch_postgres, report
 from portal import create_app
 from portal.db import make_engine
 from portal.limits import limiter
@@ -99,11 +98,6 @@ from portal.services.audit import Actor
 from portal.timezones import to_utc
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_URL = (
-    os.environ.get("FOYER_BENCH_POSTGRES_URL")
-    or os.environ.get("FOYER_TEST_POSTGRES_URL")
-    or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 BENCH_REDIS_URL = os.environ.get("FOYER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 VISITS = int(os.environ.get("FOYER_BENCH_VISITS", "100000"))
 FORCE_PROFILE = os.environ.get("FOYER_BENCH_PROFILE") == "1"
@@ -250,44 +244,7 @@ AGREEMENT = (
 
 
 def main() -> None:
-    admin_url = _driver_url(ADMIN_URL)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        admin.dispose()
-        print(
-            f"!!! SKIPPED bench_kiosk: PostgreSQL is unreachable at {_safe(admin_url)} "
-            f"({type(exc).__name__}); set FOYER_BENCH_POSTGRES_URL. Nothing was measured. !!!"
-        )
-        return
-    name = f"foyer_bench_kiosk_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            KioskBench(url, Path(tmp)).run()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        print(f"(dropped database {name})")
-
-
-def _driver_url(url: str) -> str:
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return url
-
-
-def _libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    on_scratch_postgres("bench_kiosk", lambda url, tmp: KioskBench(url, tmp).run())
 
 
 def ascii_slug(value: str) -> str:
@@ -447,7 +404,7 @@ def seed_sites_and_people(engine: Engine, url: str, rng: random.Random) -> list[
 def _psycopg(url: str) -> Any:
     import psycopg
 
-    return psycopg.connect(_libpq_url(url))
+    return psycopg.connect(libpq_url(url))
 
 
 VISIT_COLUMNS = [

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+# A server where the benchmarks may CREATE DATABASE; each run makes its own and drops it after.
+ADMIN_URL = (
+    os.environ.get("FOYER_BENCH_POSTGRES_URL")
+    or os.environ.get("FOYER_TEST_POSTGRES_URL")
+    or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @dataclass(frozen=True)
@@ -40,3 +54,48 @@ def report(baseline: Timing, timings: list[Timing]) -> None:
             f"{timing.label:<34}{timing.median_ms:>10.2f}{timing.p95_ms:>9.2f}"
             f"{timing.cpu_ms:>9.2f}{timing.ratio_to(baseline):>12.2f}"
         )
+
+
+def on_scratch_postgres(label: str, run: Callable[[str, Path], None]) -> None:
+    """Run `run(database_url, scratch_dir)` on a fresh PostgreSQL database, dropped afterwards.
+    Without a reachable server, print one loud line and measure nothing."""
+    admin_url = driver_url(ADMIN_URL)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        admin.dispose()
+        print(
+            f"!!! SKIPPED {label}: PostgreSQL is unreachable at {safe_url(admin_url)} "
+            f"({type(exc).__name__}); set FOYER_BENCH_POSTGRES_URL to a server where this user "
+            "may CREATE DATABASE. Nothing was measured. !!!"
+        )
+        return
+    name = f"foyer_{label}_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(url, Path(tmp))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        print(f"(dropped database {name})")
+
+
+def driver_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def libpq_url(url: str) -> str:
+    """The URL psycopg itself takes (no SQLAlchemy driver name)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,8 +1,11 @@
 """Screenshots of Foyer's pages at phone and desktop sizes, for looking at the design.
 
-Run: .venv/bin/python -m tests.browser.screenshots [--full-page] [--bookings-only]
-Writes screenshots/<page>-<phone|desktop>.png (the folder is git-ignored). The demo company is
-loaded into a throwaway SQLite file and served on a free loopback port, as in the browser tests.
+Run: .venv/bin/python -m tests.browser.screenshots [--full-page]
+     [--bookings-only | --visitors-only | --kiosk-only]
+Writes screenshots/<page>-<phone|desktop>.png (the folder is git-ignored), and every step of the
+lobby kiosk at tablet sizes as screenshots/kiosk-<NN>-<step>-<landscape|portrait>.png, with a
+rendered badge label as screenshots/kiosk-badge-label.png. The demo company is loaded into a
+throwaway SQLite file and served on a free loopback port, as in the browser tests.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import date, datetime, time, timedelta
@@ -30,6 +35,7 @@ from portal.timezones import to_utc
 from tests.browser.live import (
     ADMIN,
     CHROMIUM,
+    CHROMIUM_ARGS,
     EMPLOYEE,
     VIEWPORTS,
     build_demo_app,
@@ -714,16 +720,307 @@ def capture_visitors(base_url: str, app: Flask, full_page: bool, out: Path) -> l
     return taken
 
 
+# The lobby kiosk ------------------------------------------------------------------------------
+KIOSK_SCREENS = {
+    "landscape": {"width": 1280, "height": 800},
+    "portrait": {"width": 800, "height": 1280},
+}
+# Grant the camera without a prompt and give Chromium a fake one (a test pattern), for the
+# invitation scanner and the badge photo.
+FAKE_CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+KIOSK_AGREEMENT = """Welcome to our Berlin office. While you are here:
+
+1. Confidentiality. Anything you see or hear about our products, customers and plans stays \
+confidential, during and after your visit.
+2. Safety. Wear your visitor badge where it can be seen. Stay with your host outside the lobby. \
+In an alarm, follow the green signs to the assembly point in the courtyard.
+3. Photos. Please do not take photos or recordings inside the building without your host's \
+permission.
+4. Wi-Fi. Use the "Foyer Guest" network; the password is on the card at reception.
+
+Thank you, and enjoy your visit."""
+KIOSK_INVITED = (("Anna Kowalski", "Nordlicht GmbH"), ("Annika Berg", "Berg & Söhne"))
+DENIED_VISITOR = "Mallory Mauser"
+# Client errors the kiosk shows on purpose (a wrong code, a missing field, an unknown page).
+EXPECTED_CONSOLE = "Failed to load resource: the server responded with a status of 4"
+
+
+def arrange_kiosk(app: Flask) -> dict[str, Any]:
+    """For each tablet size: a Berlin kiosk to pair (with a printer nobody answers at, so the
+    badge fails) and an invitation for today; plus a visitor agreement to sign, the badge photo
+    switched on and a deny-list entry, for the "see reception" screen."""
+    from portal.services import kiosk_devices, visitors
+
+    actor = Actor.system("screenshots")
+    now = utcnow()
+    _reader, writer = app.extensions["foyer.sessions"]
+    with app.app_context(), writer() as s, s.begin():
+        berlin = s.scalars(select(Site).where(Site.slug == "berlin")).one()
+        berlin.visitor_photo = True
+        jonas = accounts.find_by_email(s, COORDINATOR)
+        assert jonas is not None
+        pairing_codes = []
+        for _screen in KIOSK_SCREENS:
+            device, code = kiosk_devices.create(s, actor, berlin, "Main lobby", now=now)
+            device.printer_uri = "socket://127.0.0.1:9"  # the discard port: nothing listens
+            pairing_codes.append(code)
+        visitors.publish_agreement(
+            s, actor, berlin, title="Visitor agreement", body=KIOSK_AGREEMENT
+        )
+        invitations, visit_ids = [], []
+        for name, company in KIOSK_INVITED:
+            details = visitors.VisitorDetails.from_form(
+                name, f"{name.split()[0].lower()}@example.org", company
+            )
+            visit, code = visitors.invite(
+                s,
+                actor,
+                jonas,
+                site=berlin,
+                details=details,
+                day=(now + timedelta(days=1)).date(),
+                start_time="09:00",
+                end_time="17:00",
+                note="",
+                now=now,
+            )
+            # Invited for tomorrow, but expected today: the kiosk finds today's invitations.
+            visit.local_date = visitors.today_at(berlin, now)
+            invitations.append(code)
+            visit_ids.append(visit.id)
+        visitors.add_deny_entry(s, actor, site=None, name=DENIED_VISITOR, email="", reason="demo")
+        s.flush()
+    return {"pairing": pairing_codes, "invitations": invitations, "visits": visit_ids}
+
+
+def _draw_signature(page) -> None:
+    """Sign the agreement's pad with the mouse, as a finger would."""
+    box = page.locator("canvas.signature-pad").bounding_box()
+    assert box is not None
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    points = [
+        (0.12, 0.62),
+        (0.2, 0.35),
+        (0.27, 0.7),
+        (0.36, 0.4),
+        (0.45, 0.66),
+        (0.55, 0.32),
+        (0.63, 0.62),
+        (0.72, 0.45),
+        (0.85, 0.55),
+    ]
+    page.mouse.move(x + w * points[0][0], y + h * points[0][1])
+    page.mouse.down()
+    for px, py in points[1:]:
+        page.mouse.move(x + w * px, y + h * py, steps=8)
+    page.mouse.up()
+
+
+def capture_kiosk(base_url: str, app: Flask, full_page: bool) -> list[Path]:
+    """Every kiosk step, on a tablet held either way: pairing, the welcome (in German too), an
+    invitation by code and by name, the agreement and signature, the photo, the done screen
+    while the badge prints and once the printer has failed, printing the badge in the browser,
+    a walk-in, the deny list's "see reception", checking out, the idle warning and a problem."""
+    facts = arrange_kiosk(app)
+    taken: list[Path] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *FAKE_CAMERA_ARGS]
+        )
+        for index, (screen, viewport) in enumerate(KIOSK_SCREENS.items()):
+            context = browser.new_context(
+                base_url=base_url,
+                viewport=viewport,
+                has_touch=True,
+                locale="en-US",
+                reduced_motion="reduce",  # still spinners, the same picture every run
+            )
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            def shot(step: str, page=page, screen=screen) -> None:
+                page.wait_for_timeout(350)  # htmx has settled the swapped screen
+                path = OUT / f"kiosk-{step}-{screen}.png"
+                page.screenshot(path=str(path), full_page=full_page)
+                taken.append(path)
+
+            def start_over(page=page) -> None:
+                page.goto("/kiosk/start-over")
+                page.locator(".screen-welcome").wait_for()
+
+            # Pairing the tablet, then the welcome screen and its languages.
+            page.goto("/kiosk/")
+            shot("01-pairing")
+            page.fill("#f-code", "WRONG123")
+            page.get_by_role("button", name="Connect").click()
+            page.locator(".field-error").wait_for()
+            shot("02-pairing-wrong")
+            page.fill("#f-code", facts["pairing"][index])
+            page.get_by_role("button", name="Connect").click()
+            page.locator(".screen-welcome").wait_for()
+            shot("03-welcome")
+            page.get_by_role("button", name="Deutsch").click()
+            page.get_by_text("Ich habe eine Einladung").wait_for()
+            shot("04-welcome-german")
+            page.get_by_role("button", name="English").click()
+            page.get_by_text("I have an invitation").wait_for()
+
+            # An invitation: the scanner, a wrong code, finding one's name, then the code.
+            page.get_by_text("I have an invitation").click()
+            page.locator(".screen-invitation").wait_for()
+            page.wait_for_timeout(800)  # the (fake) camera has started
+            shot("05-invitation-scan-or-type")
+            page.fill("#f-code", "ZZZZ-ZZZZ")
+            page.locator("#code-form button[type=submit]").click()
+            page.locator(".field-error").wait_for()
+            shot("06-invitation-unknown-code")
+            page.get_by_text("Find me by name").click()
+            page.locator("#f-q").fill("ann")
+            page.locator(".match").first.wait_for()
+            shot("07-find-by-name")
+            page.locator(".match").first.click()
+            page.locator(".screen-confirm").wait_for()
+            shot("08-confirm-name-pick")
+            start_over()
+            page.get_by_text("I have an invitation").click()
+            page.fill("#f-code", facts["invitations"][index])
+            page.locator("#code-form button[type=submit]").click()
+            page.locator(".screen-confirm").wait_for()
+            shot("09-confirm-by-code")
+            page.get_by_role("button", name="Continue").click()
+            page.locator(".screen-agreement").wait_for()
+            shot("10-agreement")
+            page.get_by_role("button", name="I agree").click()
+            page.locator(".field-error").first.wait_for()
+            shot("11-agreement-missing")
+            page.fill("#f-signed_name", KIOSK_INVITED[index][0])
+            _draw_signature(page)
+            shot("12-agreement-signed")
+            page.get_by_role("button", name="I agree").click()
+            page.locator(".screen-photo").wait_for()
+            page.wait_for_timeout(1200)  # the camera shows a picture
+            shot("13-photo")
+            page.locator("[data-photo-take]").click()
+            shot("14-photo-taken")
+            page.locator("[data-photo-submit]").click()
+            page.locator(".screen-done").wait_for()
+            shot("15-done-printing")
+            page.locator(".badge-failed").wait_for(timeout=20_000)
+            shot("16-done-printer-failed")
+            page.get_by_role("link", name="Print badge here").click()
+            page.locator(".kiosk-print-bar").wait_for()
+            shot("17-print-badge")
+            start_over()
+
+            # A walk-in: the empty form's errors, finding the host, filled in; then a visitor
+            # on the deny list, who is sent to reception.
+            page.get_by_text("I'm here to see someone").click()
+            page.locator(".screen-details").wait_for()
+            page.get_by_role("button", name="Continue").click()
+            page.locator(".field-error").first.wait_for()
+            shot("18-walk-in-empty")
+            page.fill("#f-name", "Siobhán O'Brien")
+            page.fill("#f-company", "Harbour & Co.")
+            page.fill("#f-host-query", "we")
+            page.locator(".host-option").first.wait_for()
+            shot("19-walk-in-host-search")
+            page.locator(".host-option").first.click()
+            page.fill("#f-purpose", "Interview")
+            shot("20-walk-in-filled")
+            start_over()
+            page.get_by_text("I'm here to see someone").click()
+            page.fill("#f-name", DENIED_VISITOR)
+            page.fill("#f-host-query", "jo")
+            page.locator(".host-option").first.click()
+            page.get_by_role("button", name="Continue").click()
+            page.locator(".screen-reception").wait_for()
+            shot("21-see-reception")
+            start_over()
+
+            # Checking out by name, the idle warning, and an address that is no kiosk screen.
+            page.get_by_text("Check out").first.click()
+            page.locator(".screen-check-out").wait_for()
+            page.fill("#f-q", "an")
+            page.locator(".match").first.wait_for()
+            shot("22-check-out")
+            page.locator(".match").first.click()
+            page.locator(".screen-check-out-confirm").wait_for()
+            shot("23-check-out-confirm")
+            page.get_by_role("button", name="Yes, check me out").click()
+            page.locator(".screen-goodbye").wait_for()
+            shot("24-goodbye")
+            start_over()
+            page.get_by_text("I'm here to see someone").click()
+            page.fill("#f-name", "Zoë")
+            # Shorten the screen's idle time so its last 15 seconds (the warning) begin now.
+            page.evaluate("document.querySelector('#stage > .screen').dataset.idle = '16'")
+            page.locator("#idle-overlay").wait_for(state="visible", timeout=5_000)
+            shot("25-idle-warning")
+            page.goto("/kiosk/walk-in/nonsense")
+            shot("26-problem")
+            context.close()
+            for error in errors:
+                if not error.startswith(EXPECTED_CONSOLE):
+                    print(f"kiosk {screen}: browser console: {error}", file=sys.stderr)
+        browser.close()
+    label = render_badge_label(app, facts["visits"][0])
+    if label is not None:
+        taken.append(label)
+    return taken
+
+
+def render_badge_label(app: Flask, visit_id: int) -> Path | None:
+    """The badge of the first kiosk visitor as the printer gets it (a 62 x 100 mm label PDF),
+    as a PNG at 200 dpi; None, with a note, where pdftoppm (poppler-utils) or Pango is missing."""
+    from portal.models import Visit
+    from portal.services.badges import LabelUnavailable, render_label_pdf
+    from portal.services.lobby_printing import badge_content
+
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        print("kiosk-badge-label.png skipped: pdftoppm not found (apt-get install poppler-utils)")
+        return None
+    key = app.extensions["foyer.settings"].secret_key.encode()
+    reader, _writer = app.extensions["foyer.sessions"]
+    with app.app_context(), reader() as s:
+        visit = s.get(Visit, visit_id)
+        assert visit is not None
+        content = badge_content(visit, key)
+    try:
+        pdf = render_label_pdf(content, "62x100")
+    except LabelUnavailable as error:
+        print(f"kiosk-badge-label.png skipped: {error}")
+        return None
+    path = OUT / "kiosk-badge-label.png"
+    with tempfile.TemporaryDirectory(prefix="foyer-badge-") as folder:
+        source = Path(folder) / "label.pdf"
+        source.write_bytes(pdf)
+        # -singlefile: the one page as <prefix>.png, without a page number.
+        subprocess.run(
+            [pdftoppm, "-png", "-r", "200", "-singlefile", str(source), str(path.with_suffix(""))],
+            check=True,
+        )
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full-page", action="store_true", help="capture whole pages")
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--bookings-only", action="store_true", help="only the booking pages (13 onwards)"
     )
-    parser.add_argument(
+    only.add_argument(
         "--visitors-only",
         action="store_true",
         help=f"only the visitor and lobby pages (30 onwards), into {VISITOR_SHOTS}",
+    )
+    only.add_argument(
+        "--kiosk-only",
+        action="store_true",
+        help="only the lobby kiosk's steps at tablet sizes (kiosk-*), and a badge label",
     )
     args = parser.parse_args()
     if not CHROMIUM.exists():
@@ -740,10 +1037,16 @@ def main() -> int:
                 for path in capture_visitors(base_url, app, args.full_page, out):
                     print(path)
                 return 0
-            for path in [] if args.bookings_only else capture(base_url, args.full_page):
-                print(path.relative_to(OUT.parent))
-            for path in capture_bookings(base_url, app, args.full_page):
-                print(path.relative_to(OUT.parent))
+            sections = []
+            if not (args.bookings_only or args.kiosk_only):
+                sections.append(lambda: capture(base_url, args.full_page))
+            if not args.kiosk_only:
+                sections.append(lambda: capture_bookings(base_url, app, args.full_page))
+            if not args.bookings_only:
+                sections.append(lambda: capture_kiosk(base_url, app, args.full_page))
+            for section in sections:
+                for path in section():
+                    print(path.relative_to(OUT.parent))
         finally:
             server.shutdown()
             server.server_close()
