@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
-from portal.models import Desk, Floor, Role, Room, Site, User
+from portal.db import utcnow
+from portal.models import Desk, Floor, KioskDevice, Role, Room, Site, User, Visit, VisitorAgreement
+from portal.services import kiosk_devices
 from tests.conftest import make_test_app
 
 
@@ -43,11 +47,31 @@ def test_upgrade_then_seed_demo_twice_gives_one_demo_company(cli_app):
     assert 38 <= after_first["Room"] <= 45 and after_first["Desk"] == 300
     assert after_first["User"] >= 200
 
+    # The demo lobby: a kiosk per site, each with a pairing code that pairs
+    codes = re.findall(r"pairing code ([A-Z0-9]{4}-[A-Z0-9]{4})", first.output)
+    assert len(codes) == 2 and "Berlin · Main lobby" in first.output
+    _reader, writer = cli_app.extensions["foyer.sessions"]
+    with writer() as session, session.begin():
+        device, _token = kiosk_devices.pair(session, codes[0], now=utcnow())
+        assert device.site.slug == "berlin"
+        assert session.scalar(select(func.count(VisitorAgreement.id))) == 2
+        visits = session.scalar(select(func.count(Visit.id)))
+
     second = run(cli_app, "seed-demo")
     assert second.exit_code == 0, second.output
     assert counts(cli_app) == after_first
+    assert "paired" in second.output and second.output.count("pairing code ") == 1
+    with writer() as session:
+        assert session.scalar(select(func.count(Visit.id))) == visits  # nothing twice
+        assert session.scalar(select(func.count(KioskDevice.id))) == 2
 
-    _reader, writer = cli_app.extensions["foyer.sessions"]
+    fresh = run(cli_app, "kiosk-code", "berlin")
+    assert fresh.exit_code == 0, fresh.output
+    (code,) = re.findall(r"pairing code ([A-Z0-9]{4}-[A-Z0-9]{4})", fresh.output)
+    with writer() as session, session.begin():
+        assert kiosk_devices.pair(session, code, now=utcnow())[0].site.slug == "berlin"
+    assert run(cli_app, "kiosk-code", "atlantis").exit_code != 0
+
     with writer() as session:
         zones = set(session.scalars(select(Site.time_zone)))
         assert zones == {"Europe/Berlin", "America/New_York"}
@@ -99,35 +123,3 @@ def test_create_user_grant_role_and_deactivate(cli_app):
         assert not person.active
         assert [g.role for g in person.grants] == [Role.COORDINATOR]
         assert person.password_hash.startswith("$argon2")
-
-
-def test_seed_demo_prints_kiosk_pairing_codes_that_pair_and_kiosk_code_makes_new_ones(cli_app):
-    import re
-
-    from portal.db import utcnow
-    from portal.models import KioskDevice, Visit, VisitorAgreement
-    from portal.services import kiosk_devices
-
-    assert run(cli_app, "upgrade-db").exit_code == 0
-    seeded = run(cli_app, "seed-demo")
-    assert seeded.exit_code == 0, seeded.output
-    codes = re.findall(r"pairing code ([A-Z0-9]{4}-[A-Z0-9]{4})", seeded.output)
-    assert len(codes) == 2 and "Berlin · Main lobby" in seeded.output
-    _reader, writer = cli_app.extensions["foyer.sessions"]
-    with writer() as session, session.begin():
-        device, _token = kiosk_devices.pair(session, codes[0], now=utcnow())
-        assert device.site.slug == "berlin"
-        assert session.scalar(select(func.count(VisitorAgreement.id))) == 2
-        visits = session.scalar(select(func.count(Visit.id)))
-    again = run(cli_app, "seed-demo")
-    assert "paired" in again.output and again.output.count("pairing code ") == 1
-    with writer() as session:
-        assert session.scalar(select(func.count(Visit.id))) == visits  # nothing twice
-        assert session.scalar(select(func.count(KioskDevice.id))) == 2
-
-    fresh = run(cli_app, "kiosk-code", "berlin")
-    assert fresh.exit_code == 0, fresh.output
-    (code,) = re.findall(r"pairing code ([A-Z0-9]{4}-[A-Z0-9]{4})", fresh.output)
-    with writer() as session, session.begin():
-        assert kiosk_devices.pair(session, code, now=utcnow())[0].site.slug == "berlin"
-    assert run(cli_app, "kiosk-code", "atlantis").exit_code != 0
