@@ -95,6 +95,7 @@ from portal.models import (
 from portal.schema import upgrade
 from portal.services import kiosk_devices, visitors
 from portal.services.audit import Actor
+from portal.services.demo_company import DEPARTMENTS
 from portal.timezones import to_utc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,18 +160,6 @@ LAST_NAMES = words(
     "Ryan Mensah Okafor Adeyemi Nkosi Dlamini Silva Santos Oliveira Souza Pereira Costa Jansen "
     "Bakker Visser Novák Horváth Papadopoulos"
 )
-DEPARTMENTS = [
-    "Engineering",
-    "Sales",
-    "Marketing",
-    "Finance",
-    "People",
-    "Operations",
-    "Design",
-    "Legal",
-    "Facilities",
-    "Customer Success",
-]
 COMPANIES = [
     "Acme Logistics",
     "Northwind Traders",

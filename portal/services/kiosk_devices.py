@@ -7,7 +7,6 @@ dies the moment the device is revoked or paired again."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -19,16 +18,13 @@ from portal.errors import NotFound, RuleViolation
 from portal.models import KioskDevice, Site
 from portal.services import audit
 from portal.services.audit import Actor
+from portal.services.login_sessions import token_hash as digest  # one SHA-256 for every token
 
 PAIRING_LIFETIME = timedelta(minutes=10)
 # No 0/O, 1/I/L, 5/S, 8/B: a code read off one screen and typed on another must survive it.
 CODE_ALPHABET = "2346779ACDEFGHJKMNPQRTUVWXYZ"
 CODE_LENGTH = 8
 SEEN_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def normalise_code(typed: str) -> str:

@@ -79,9 +79,9 @@ def email_key(email: str) -> str:
     return email.strip().casefold()[:254]
 
 
-def clean_text(value: str | None, limit: int) -> str:
+def clean_text(value: str | None) -> str:
     """Trimmed, inner whitespace runs kept, control characters removed (they would break labels
-    and CSV), at most `limit` characters: longer input is refused by `validate_details`."""
+    and CSV). Length is not cut here: too-long input is refused with a message, never truncated."""
     value = value or ""
     value = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc")
     return value.strip()
@@ -99,10 +99,10 @@ class VisitorDetails:
         cls, name: str | None, email: str | None, company: str | None, purpose: str | None = ""
     ) -> VisitorDetails:
         return cls(
-            name=" ".join(clean_text(name, NAME_MAX).split()),
-            email=clean_text(email, 254).lower(),
-            company=" ".join(clean_text(company, COMPANY_MAX).split()),
-            purpose=clean_text(purpose, PURPOSE_MAX),
+            name=" ".join(clean_text(name).split()),
+            email=clean_text(email).lower(),
+            company=" ".join(clean_text(company).split()),
+            purpose=clean_text(purpose),
         )
 
     def problems(self, *, email_required: bool = False) -> dict[str, str]:
@@ -158,7 +158,7 @@ def invite(
     """An employee invites a visitor: the visit is expected, the visitor gets an e-mail with a
     code (and its QR code). Returns the visit and the code, which is stored only as a digest."""
     errors = details.problems(email_required=True)
-    note = clean_text(note, NOTE_MAX)
+    note = clean_text(note)
     if len(note) > NOTE_MAX:
         errors["note"] = f"Use at most {NOTE_MAX} characters."
     zone = ZoneInfo(site.time_zone)
@@ -470,7 +470,7 @@ def agreement_to_sign(
 def publish_agreement(
     session: Session, actor: Actor, site: Site, *, title: str, body: str
 ) -> VisitorAgreement:
-    title, body = clean_text(title, 200), clean_text(body, 20_000)
+    title, body = clean_text(title), clean_text(body)
     errors = {}
     if not title or len(title) > 200:
         errors["title"] = "Give the agreement a title of at most 200 characters."
@@ -526,7 +526,7 @@ def add_deny_entry(
     reason: str,
 ) -> DenyListEntry:
     details = VisitorDetails.from_form(name, email, "")
-    reason = clean_text(reason, 500)
+    reason = clean_text(reason)
     errors: dict[str, str] = {}
     if not details.name and not details.email:
         errors["name"] = "Enter a name, an e-mail address, or both."
@@ -588,7 +588,7 @@ class Signing:
     host_id: int | None = None  # walk-ins choose their host
 
     def __post_init__(self) -> None:
-        self.signed_name = " ".join(clean_text(self.signed_name, NAME_MAX).split())
+        self.signed_name = " ".join(clean_text(self.signed_name).split())
 
 
 @dataclass
@@ -663,7 +663,7 @@ def check_in_invited(
         return _repeat(earlier, site)
     visit = expected_invitation(session, site, visit_id, now=now)
     if company is not None:
-        company = " ".join(clean_text(company, COMPANY_MAX).split())
+        company = " ".join(clean_text(company).split())
         if len(company) > COMPANY_MAX:
             raise RuleViolation({"company": f"Use at most {COMPANY_MAX} characters."}, "company")
         visit.visitor_company = company
@@ -1117,7 +1117,7 @@ def update_settings(
     photo: bool,
     retention_days: str,
 ) -> None:
-    directions = clean_text(directions, 2000)
+    directions = clean_text(directions)
     errors = {}
     if len(directions) > 2000:
         errors["directions"] = "Use at most 2,000 characters."

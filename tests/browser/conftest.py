@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.browser.live import (
     CHROMIUM,
@@ -58,6 +59,7 @@ class ServerErrors(logging.Handler):
 class LiveServer:
     url: str
     errors: ServerErrors
+    app: Flask | None = None  # for arranging data in its database (see live.writing)
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +70,18 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     portal_log.addHandler(errors)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     url, server = serve(app)
-    yield LiveServer(url, errors)
+    yield LiveServer(url, errors, app)
     server.shutdown()
     server.server_close()
     portal_log.removeHandler(errors)
     app.extensions["foyer.engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def live_app(live_server: LiveServer) -> Flask:
+    """The Flask app behind `live_server`, to arrange data with `live.writing`."""
+    assert live_server.app is not None
+    return live_server.app
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
@@ -79,3 +82,11 @@ def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/my-day")
+
+
+@contextmanager
+def writing(app: Flask) -> Iterator[Session]:
+    """One committed transaction on the live app's database."""
+    _reader, writer = app.extensions["foyer.sessions"]
+    with app.app_context(), writer() as session, session.begin():
+        yield session

@@ -10,20 +10,14 @@ whatever desk, room or day is still free), so the tests pass in any order and at
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import BaseWSGIServer
 
 from portal.db import utcnow
 from portal.models import HOLDING_STATUSES, Booking, BookingStatus, Desk, Room, Site, User
@@ -31,7 +25,7 @@ from portal.services import accounts, bookings
 from portal.services.audit import Actor
 from portal.timezones import local_day_bounds, to_utc
 from tests.browser.conftest import WATCH_CSP
-from tests.browser.live import EMPLOYEE, new_context, sign_in
+from tests.browser.live import EMPLOYEE, new_context, sign_in, writing
 
 pytestmark = pytest.mark.browser
 
@@ -41,28 +35,6 @@ SCREEN_OFFSET = {"phone": 0, "desktop": 1}  # the two sizes book on different da
 
 
 # Arranging data in the live server's database ------------------------------------------------
-@pytest.fixture(scope="session")
-def live_app(live_server: Any) -> Flask:
-    """The Flask app behind `live_server` (found through the thread that serves it)."""
-    app = getattr(live_server, "app", None)
-    if app is not None:
-        return app
-    port = urlsplit(live_server.url).port
-    for thread in threading.enumerate():
-        server = getattr(getattr(thread, "_target", None), "__self__", None)
-        if isinstance(server, BaseWSGIServer) and server.server_port == port:
-            return server.app
-    pytest.fail("cannot find the live server's app")
-
-
-@contextmanager
-def writing(app: Flask) -> Iterator[Session]:
-    """One committed transaction on the live app's database."""
-    _reader, writer = app.extensions["foyer.sessions"]
-    with app.app_context(), writer() as session, session.begin():
-        yield session
-
-
 def person(session: Session, email: str) -> User:
     found = accounts.find_by_email(session, email)
     assert found is not None, email

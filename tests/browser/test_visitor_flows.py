@@ -24,11 +24,9 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -38,7 +36,6 @@ from PIL import Image, ImageChops
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import BaseWSGIServer
 
 from portal.db import utcnow
 from portal.models import (
@@ -56,7 +53,7 @@ from portal.services import accounts, kiosk_devices, visitors
 from portal.services.audit import Actor
 from portal.timezones import local_day_bounds
 from tests.browser.conftest import WATCH_CSP, _fail_if_unclean
-from tests.browser.live import ADMIN, CHROMIUM, CHROMIUM_ARGS, EMPLOYEE, sign_in
+from tests.browser.live import ADMIN, CHROMIUM, CHROMIUM_ARGS, EMPLOYEE, sign_in, writing
 from tests.conftest import missing_service
 
 pytestmark = pytest.mark.browser
@@ -74,28 +71,6 @@ AGREEMENT = (
 
 
 # Arranging data in the live server's database ------------------------------------------------
-@pytest.fixture(scope="session")
-def live_app(live_server: Any) -> Flask:
-    """The Flask app behind `live_server` (found through the thread that serves it)."""
-    app = getattr(live_server, "app", None)
-    if app is not None:
-        return app
-    port = urlsplit(live_server.url).port
-    for thread in threading.enumerate():
-        server = getattr(getattr(thread, "_target", None), "__self__", None)
-        if isinstance(server, BaseWSGIServer) and server.server_port == port:
-            return server.app
-    pytest.fail("cannot find the live server's app")
-
-
-@contextmanager
-def writing(app: Flask) -> Iterator[Session]:
-    """One committed transaction on the live app's database."""
-    _reader, writer = app.extensions["foyer.sessions"]
-    with app.app_context(), writer() as session, session.begin():
-        yield session
-
-
 def berlin(session: Session) -> Site:
     return session.scalars(select(Site).where(Site.slug == "berlin")).one()
 
