@@ -11,6 +11,33 @@ from portal.models.bookings import (
 )
 from portal.models.mail import OutboxMessage, OutboxStatus
 from portal.models.people import ExternalIdentity, LoginSession, Role, RoleGrant, User
+from portal.models.service_desk import (
+    FINISHED_STATUSES,
+    ApprovalRule,
+    Asset,
+    AssetEvent,
+    AssetStatus,
+    CatalogItem,
+    Equipment,
+    EquipmentLoan,
+    IssueCategory,
+    IssueFollower,
+    IssuePhoto,
+    ItemCategory,
+    LineStatus,
+    Priority,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    RequestLine,
+    SavedView,
+    SlaPolicy,
+    StockLevel,
+    Ticket,
+    TicketEvent,
+    TicketKind,
+    TicketStatus,
+    Vendor,
+)
 from portal.models.sites import Building, Floor, Site
 from portal.models.spaces import Desk, DeskAssignment, Resource, ResourceKind, Room
 from portal.models.visitors import (
@@ -28,6 +55,31 @@ from portal.models.visitors import (
 )
 
 __all__ = [
+    "FINISHED_STATUSES",
+    "ApprovalRule",
+    "Asset",
+    "AssetEvent",
+    "AssetStatus",
+    "CatalogItem",
+    "Equipment",
+    "EquipmentLoan",
+    "IssueCategory",
+    "IssueFollower",
+    "IssuePhoto",
+    "ItemCategory",
+    "LineStatus",
+    "Priority",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "RequestLine",
+    "SavedView",
+    "SlaPolicy",
+    "StockLevel",
+    "Ticket",
+    "TicketEvent",
+    "TicketKind",
+    "TicketStatus",
+    "Vendor",
     "HOLDING_STATUSES",
     "AuditEvent",
     "BadgeState",

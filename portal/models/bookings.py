@@ -72,6 +72,10 @@ class Booking(Base):
     # The occurrence's original start (RECURRENCE-ID), even after it is moved.
     occurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    # An equipment loan's days are bookings of the equipment; cancelling the loan cancels them.
+    loan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("equipment_loans.id", ondelete="SET NULL"), index=True
+    )
     sequence: Mapped[int] = mapped_column(Integer, default=0)  # iCalendar SEQUENCE
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,8 +5,10 @@ from flask import Blueprint
 from portal.blueprints.admin import (
     audit_log,
     booking_rules,
+    catalog,
     kiosks,
     outbox,
+    service_desk,
     spaces,
     users,
     visitor_settings,
@@ -20,3 +22,5 @@ bp.register_blueprint(spaces.bp)
 bp.register_blueprint(outbox.bp)
 bp.register_blueprint(kiosks.bp)
 bp.register_blueprint(visitor_settings.bp)
+bp.register_blueprint(catalog.bp)
+bp.register_blueprint(service_desk.bp)
