@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy.orm import joinedload
 
 from portal import htmx
 from portal.blueprints.booking_views import (
@@ -23,7 +25,7 @@ from portal.errors import RuleViolation
 from portal.models import BookingStatus, Desk, Site
 from portal.permissions import load_or_404
 from portal.request_scope import commit, db
-from portal.services import availability, booking_rules, bookings
+from portal.services import availability, booking_rules, bookings, page_cache
 
 bp = Blueprint("desks", __name__, url_prefix="/desks")
 
@@ -67,14 +69,13 @@ def _context(query: MapQuery) -> dict[str, Any]:
     if not floors:
         abort(404)
     floor = next((f for f in floors if f.id == query.floor_id), floors[0])
-    desk_map = availability.desk_map(db(), floor, query.day, query.slot, current_user, utcnow())
-    shown = [
-        d
-        for d in desk_map.desks
-        if (not query.zone or d.desk.zone == query.zone)
-        and all(a in d.desk.attributes for a in query.attributes)
-    ]
-    return {
+    cache = page_cache.cache_for(current_app.extensions)
+    desk_map = availability.desk_map(
+        db(), floor, query.day, query.slot, current_user, utcnow(), cache
+    )
+    desks_root = url_for("desks.floor_plan")
+    confirm_tail = f"/confirm?date={query.day.isoformat()}&slot={query.slot}"
+    context: dict[str, Any] = {
         "q": query,
         "site": query.site,
         "floors": floors,
@@ -83,12 +84,59 @@ def _context(query: MapQuery) -> dict[str, Any]:
         "slot": query.slot,
         "slots": booking_rules.DESK_SLOTS,
         "map": desk_map,
-        "shown": shown,
-        "team": [d for d in desk_map.desks if d.same_department and d.state == "taken"],
+        "team": [desk_map.desks[i] for i in desk_map.team if desk_map.desks[i].state == "taken"],
         "horizon": horizon_days(db(), query.site, desks=True),
-        "desks_root": url_for("desks.floor_plan"),
-        "all_attributes": sorted({a for d in desk_map.desks for a in d.desk.attributes}),
+        "desks_root": desks_root,
+        "all_attributes": desk_map.shared.attributes,
     }
+    if query.view == "list":
+        shown = [
+            i
+            for i, place in enumerate(desk_map.shared.places)
+            if (not query.zone or place.zone == query.zone)
+            and all(a in place.attributes for a in query.attributes)
+        ]
+        context["shown_count"] = len(shown)
+        context["rows_markup"] = _desks_markup(
+            desk_map, "list_row", desks_root, confirm_tail, shown
+        )
+    else:
+        placed = [i for i, place in enumerate(desk_map.shared.places) if place.plan_x]
+        context["plan_markup"] = _desks_markup(
+            desk_map, "plan_desk", desks_root, confirm_tail, placed
+        )
+    return context
+
+
+def _desks_markup(
+    desk_map: availability.DeskMap, macro: str, root: str, tail: str, indexes: list[int]
+) -> Markup:
+    """The desks' markup: each desk rendered once per version of the floor and kept with it,
+    the team's desks once per department, and only this viewer's own desks afresh."""
+    render = getattr(current_app.jinja_env.get_template("desks/_desk.html").module, macro)
+    memo = desk_map.shared.rendered
+
+    def markup(state: availability.DeskState) -> str:
+        return str(render(state, f"{root}{state.desk.id}{tail}"))
+
+    base = memo.get((macro, root, tail))
+    if base is None:
+        base = memo[(macro, root, tail)] = [markup(s) for s in desk_map.shared.neutral]
+    chunks = base
+    if desk_map.team or desk_map.personal:
+        chunks = list(base)
+        department = current_user.department
+        team = memo.get((macro, root, tail, department))
+        if team is None:
+            team = memo[(macro, root, tail, department)] = {
+                i: markup(s) for i, s in desk_map.team.items()
+            }
+        for i, chunk in team.items():
+            chunks[i] = chunk
+        for i in desk_map.personal:
+            chunks[i] = markup(desk_map.desks[i])
+    # Every chunk is the output of an autoescaped macro: joining them keeps them safe.
+    return Markup("".join([chunks[i] for i in indexes]))  # noqa: S704
 
 
 @bp.get("/")
@@ -131,7 +179,10 @@ def confirm(desk_id: int) -> Response:
 @bp.post("/<int:desk_id>/book")
 @login_required
 def book(desk_id: int) -> Response:
-    desk = _desk_or_404(desk_id)
+    # With its floor and site: the rules and the invitation's location need them (one statement).
+    desk = db().get(Desk, desk_id, options=[joinedload(Desk.floor), joinedload(Desk.site)])
+    if desk is None:
+        abort(404)
     day = _day_from(request.form.get("date"))
     slot = _slot()
     if day is None:

@@ -7,9 +7,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, flash, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import (
     DateField,
     EmailField,
@@ -31,7 +32,7 @@ from portal.errors import RuleViolation
 from portal.models import Room
 from portal.permissions import load_or_404
 from portal.request_scope import commit, db
-from portal.services import accounts, availability, bookings, recurrence, series
+from portal.services import accounts, availability, bookings, page_cache, recurrence, series
 from portal.timezones import to_utc
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
@@ -119,7 +120,9 @@ def timeline() -> Response:
         abort(404)
     wanted = request.args.get("floor", type=int)
     floor = next((f for f in floors if f.id == wanted), floors[0])
-    data = availability.room_timeline(db(), floor, day, current_user, now)
+    cache = page_cache.cache_for(current_app.extensions)
+    data = availability.room_timeline(db(), floor, day, current_user, now, cache)
+    zone = ZoneInfo(site.time_zone)
     return htmx.render(
         "rooms/timeline.html",
         "rooms/_timeline.html",
@@ -129,10 +132,34 @@ def timeline() -> Response:
         day=day,
         t=data,
         date_problem=problem,
-        zone=ZoneInfo(site.time_zone),
-        quarter=timedelta(minutes=15),
-        rooms_root=url_for("rooms.search"),
+        zone=zone,
+        rows_markup=_rows_markup(data, url_for("rooms.search"), day, zone),
     )
+
+
+def _rows_markup(
+    timeline: availability.RoomTimeline, rooms_root: str, day: date, zone: ZoneInfo
+) -> Markup:
+    """The rooms' rows: each rendered once per version of the floor and kept with it; only the
+    rows holding this viewer's own bookings afresh."""
+    render = current_app.jinja_env.get_template("rooms/_row.html").module.timeline_row
+    quarters = timeline.total_minutes // 15
+
+    def markup(row: availability.TimelineRow) -> str:
+        prefix = f"{rooms_root}{row.room.id}/book?duration=30&date={day.isoformat()}&start="
+        return str(render(row, quarters, prefix, zone))
+
+    memo = timeline.shared.rendered
+    key = (rooms_root, day, quarters, zone.key)
+    chunks = memo.get(key)
+    if chunks is None:
+        chunks = memo[key] = [markup(row) for row in timeline.shared.rows]
+    if timeline.personal:
+        chunks = list(chunks)
+        for i in timeline.personal:
+            chunks[i] = markup(timeline.rows[i])
+    # Every chunk is the output of an autoescaped macro: joining them keeps them safe.
+    return Markup("".join(chunks))  # noqa: S704
 
 
 class RoomBookingForm(FlaskForm):

@@ -10,6 +10,7 @@ from portal.models.bookings import (
     BookingStatus,
 )
 from portal.models.mail import OutboxMessage, OutboxStatus
+from portal.models.page_versions import PageVersion
 from portal.models.people import ExternalIdentity, LoginSession, Role, RoleGrant, User
 from portal.models.service_desk import (
     FINISHED_STATUSES,
@@ -108,6 +109,7 @@ __all__ = [
     "LoginSession",
     "OutboxMessage",
     "OutboxStatus",
+    "PageVersion",
     "Role",
     "RoleGrant",
     "Room",

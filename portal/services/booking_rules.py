@@ -174,15 +174,19 @@ def _check_business_hours(site: Site, start: datetime, end: datetime, zone: Zone
 def _check_blackouts(
     session: Session, resource: Resource, start: datetime, end: datetime, zone: ZoneInfo
 ) -> None:
-    blackout = session.scalar(
-        select(Blackout).where(
+    # The id alone (the usual answer is "none"); the row is loaded only when there is one.
+    found = session.scalar(
+        select(Blackout.id)
+        .where(
             Blackout.site_id == resource.site_id,
             (Blackout.resource_id.is_(None)) | (Blackout.resource_id == resource.id),
             Blackout.starts_at < end,
             start < Blackout.ends_at,
         )
+        .limit(1)
     )
-    if blackout is not None:
+    if found is not None:
+        blackout = session.get_one(Blackout, found)
         until = blackout.ends_at.astimezone(zone)
         raise RuleViolation(
             {"date": f"Not bookable until {until:%a %-d %b %H:%M}: {blackout.reason or 'closed'}."},
@@ -204,8 +208,8 @@ def _check_desk_rules(
     if not policy.one_desk_per_day:
         return
     day_start, day_end = local_day_bounds(start.astimezone(zone).date(), zone)
-    other = session.scalar(
-        select(Booking)
+    found = session.scalar(
+        select(Booking.id)
         .join(Desk, Desk.id == Booking.resource_id)
         .where(
             Booking.user_id == booker.id,
@@ -213,8 +217,10 @@ def _check_desk_rules(
             overlaps_window(day_start, day_end),
             Booking.id != (ignore_booking_id or 0),
         )
+        .limit(1)
     )
-    if other is not None:
+    if found is not None:
+        other = session.get_one(Booking, found)
         raise RuleViolation(
             {
                 "resource": f"{booker.name} already has desk {other.resource.name} that day; "

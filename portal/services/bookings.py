@@ -8,12 +8,14 @@ losing a race at that level is still answered "just taken". Callers own the comm
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
@@ -82,8 +84,9 @@ def overlapping(
 ) -> Booking | None:
     """A slot-holding booking that overlaps [start, end + buffer), the buffer on both sides."""
     buffer = timedelta(minutes=resource.buffer_minutes)
-    return session.scalar(
-        select(Booking)
+    # The id alone (the usual answer is "none"); the row is loaded only when there is one.
+    found = session.scalar(
+        select(Booking.id)
         .where(
             Booking.resource_id == resource.id,
             Booking.status.in_(HOLDING_STATUSES),
@@ -92,6 +95,7 @@ def overlapping(
         )
         .limit(1)
     )
+    return session.get(Booking, found) if found is not None else None
 
 
 def _is_constraint_race(exc: DBAPIError) -> bool:
@@ -99,21 +103,42 @@ def _is_constraint_race(exc: DBAPIError) -> bool:
     return code in {"23P01", "40P01"} or "ex_bookings_no_overlap" in str(exc.orig)
 
 
-def flush_or_taken(session: Session, booking: Booking, alternatives: list[Alternative]) -> None:
-    """Flush inside a savepoint so losing a race at the constraint leaves the transaction usable."""
+@contextmanager
+def taking_slot(
+    session: Session, resource_name: str, alternatives: list[Alternative]
+) -> Iterator[None]:
+    """Make the changes that take a slot inside this block: they are flushed inside a savepoint,
+    so losing a race at the no-overlap constraint answers SlotTaken and leaves the transaction
+    usable. (begin_nested() flushes what is pending first, so the savepoint must come before the
+    booking is added or moved, not after.)"""
     savepoint = session.begin_nested()
     try:
+        yield
         session.flush()
     except DBAPIError as exc:
         savepoint.rollback()
-        if isinstance(exc, IntegrityError | DBAPIError) and _is_constraint_race(exc):
+        if _is_constraint_race(exc):
             raise SlotTaken(
-                {"resource": f"{booking.resource.name} was just taken for that time."},
+                {"resource": f"{resource_name} was just taken for that time."},
                 "overlap",
                 alternatives,
             ) from exc
         raise
+    except BaseException:
+        savepoint.rollback()
+        raise
     savepoint.commit()
+
+
+def flush_or_taken(session: Session, booking: Booking, alternatives: list[Alternative]) -> None:
+    """Flush a new booking inside a savepoint (see `taking_slot`); one already added but not yet
+    flushed is taken out of the session first, so it is written inside the savepoint. Not an
+    occurrence of a series: its series still holds it (expunging it would break that cascade), so
+    it is written just before the savepoint, under the same per-resource lock."""
+    if booking in session.new and booking.series is None:
+        session.expunge(booking)
+    with taking_slot(session, booking.resource.name, alternatives):
+        session.add(booking)
 
 
 def _clean_title(title: str) -> str:
@@ -126,9 +151,12 @@ def _clean_title(title: str) -> str:
 def find_by_idempotency_key(session: Session, creator: User, key: str | None) -> Booking | None:
     if not key:
         return None
-    return session.scalar(
-        select(Booking).where(Booking.created_by_id == creator.id, Booking.idempotency_key == key)
+    found = session.scalar(
+        select(Booking.id).where(
+            Booking.created_by_id == creator.id, Booking.idempotency_key == key
+        )
     )
+    return session.get(Booking, found) if found is not None else None
 
 
 def book(
@@ -147,9 +175,6 @@ def book(
 ) -> Booking:
     """Book a room or desk. A repeated idempotency key returns the first booking unchanged."""
     now = now or utcnow()
-    previous = find_by_idempotency_key(session, creator, idempotency_key)
-    if previous is not None:
-        return previous
     resource = session.get(Resource, resource_id)
     if resource is None:
         raise NotFound("There is no such room or desk.")
@@ -161,7 +186,9 @@ def book(
     title = _clean_title(title)
 
     lock_for_booking(session, [resource.id], booker.id)
-    previous = find_by_idempotency_key(session, creator, idempotency_key)  # a twin just finished
+    # Looked up under the lock only: a retry (or a twin that just finished) waits for the first
+    # to commit and then finds it; looking before the lock as well would cost every booking a query.
+    previous = find_by_idempotency_key(session, creator, idempotency_key)
     if previous is not None:
         return previous
     booking_rules.check_request(
@@ -294,19 +321,19 @@ def change(
             "overlap",
             nearest_alternatives(session, resource, booking.user, start, end, now),
         )
-    booking.resource = resource
-    booking.start_at, booking.end_at = start, end
-    booking.blocked_until = end + timedelta(minutes=resource.buffer_minutes)
-    if title is not None:
-        booking.title = _clean_title(title)
-    if (
-        resource.needs_approval
-        and not coordinates(changer, resource)
-        and (resource.id != before["resource"])
-    ):
-        booking.status = BookingStatus.PENDING
-    booking.sequence += 1
-    flush_or_taken(session, booking, [])
+    new_title = _clean_title(title) if title is not None else booking.title
+    with taking_slot(session, resource.name, []):
+        booking.resource = resource
+        booking.start_at, booking.end_at = start, end
+        booking.blocked_until = end + timedelta(minutes=resource.buffer_minutes)
+        booking.title = new_title
+        if (
+            resource.needs_approval
+            and not coordinates(changer, resource)
+            and (resource.id != before["resource"])
+        ):
+            booking.status = BookingStatus.PENDING
+        booking.sequence += 1
     audit.record(
         session, actor, "booking.changed", booking, before=before, after=_snapshot(booking)
     )
@@ -401,7 +428,11 @@ def release_no_shows(session: Session, now: datetime | None = None) -> list[Book
     released = []
     candidates = session.scalars(
         select(Booking)
-        .where(Booking.status == BookingStatus.CONFIRMED, Booking.start_at < now)
+        .where(
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.start_at < now,
+            Booking.loan_id.is_(None),  # an equipment loan's days need no check-in
+        )
         .order_by(Booking.start_at)
         .with_for_update(skip_locked=True, of=Booking)
     )
