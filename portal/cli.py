@@ -31,12 +31,16 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Load the demo company (idempotent) and print its sign-ins."""
-        from portal.db import utcnow
-        from portal.services import demo_visitors
+        from pathlib import Path
 
+        from portal.db import utcnow
+        from portal.services import demo_service_desk, demo_visitors
+
+        uploads = Path(current_app.extensions["foyer.settings"].instance_path) / "uploads"
         with _writer() as session, session.begin():
             logins = demo_company.seed_demo(session)
             kiosks = demo_visitors.seed_visitors(session, utcnow())
+            desk = demo_service_desk.seed_service_desk(session, utcnow(), uploads)
         click.echo("\nDemo company loaded. Sign in at http://127.0.0.1:5000 with:")
         for login in logins:
             click.echo(
@@ -51,6 +55,12 @@ def register_commands(app: Flask) -> None:
         click.echo(
             "  (codes last 10 minutes; `flask kiosk-code SITE` or Admin › Kiosks gives a new one)"
         )
+        if desk is not None:
+            click.echo(
+                f"\nService desk: {desk.items} catalog items, {desk.issues} facility issues, "
+                f"{desk.requests} requests, {desk.assets} assets (the catalog is at /catalog, "
+                "the coordinator's inbox at /inbox)"
+            )
         click.echo("")
 
     @app.cli.command("kiosk-code")

@@ -50,6 +50,8 @@ class Settings:
     jobs_in_process: bool = True
     jobs_workers: int = 2  # worker threads per consumer
     log_level: str = "INFO"
+    # Catalog prices and purchase orders are in one currency (amounts are stored in cents).
+    currency_symbol: str = "€"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -73,6 +73,10 @@ def configure_security(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         # The server-side session row enforces the real timeouts; the cookie lives as long.
         PERMANENT_SESSION_LIFETIME=settings.session_max_hours * 3600,
+        # Send the cookie only when the session changed: parallel htmx requests would otherwise
+        # each write back the session they started with, and the last answer would undo what
+        # another just stored (e.g. an item added to a request draft).
+        SESSION_REFRESH_EACH_REQUEST=False,
         # The token lives with the session: long-open pages (dashboards, the kiosk) keep working.
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=True,

@@ -29,6 +29,30 @@ class NavItem:
         )
 
 
+# The employee's side of the service desk, and the coordinator's (the inbox and what it runs on:
+# room approvals, stock, purchase orders, assets, loanable equipment, catalog, vendors, SLAs).
+EMPLOYEE_SERVICE_DESK = (
+    "requests",
+    "issues",
+    "equipment.mine",
+    "equipment.browse",
+    "equipment.loan_form",
+    "equipment.reserve",
+)
+COORDINATOR_SERVICE_DESK = (
+    "bookings.approvals",
+    "inventory",
+    "equipment.register",
+    "equipment.asset",
+    "equipment.new_asset",
+    "equipment.loanable",
+    "equipment.new_equipment",
+    "equipment.edit_equipment",
+    "admin.catalog",
+    "admin.service_desk",
+)
+
+
 def navigation() -> list[NavItem]:
     if not current_user.is_authenticated:
         return []
@@ -38,13 +62,25 @@ def navigation() -> list[NavItem]:
         NavItem("Rooms", "rooms.search", "rooms"),
         NavItem("My bookings", "bookings.mine", "bookings.mine"),
         NavItem("Visitors", "visitors.index", "visitors"),
+        NavItem("Service desk", "service_hub.index", "service_hub", EMPLOYEE_SERVICE_DESK),
     ]
     if permissions.is_coordinator_anywhere(current_user):
         items += [
-            NavItem("Approvals", "bookings.approvals", "bookings.approvals"),
+            NavItem("Inbox", "inbox.index", "inbox", COORDINATOR_SERVICE_DESK),
             NavItem("Lobby", "lobby.index", "lobby", ("admin.kiosks", "admin.visitor_settings")),
+        ]
+    return items
+
+
+def manage_navigation() -> list[NavItem]:
+    """Set-up areas, visited now and then: behind a "Manage" menu so the daily ones fit."""
+    if not current_user.is_authenticated:
+        return []
+    items = []
+    if permissions.is_coordinator_anywhere(current_user):
+        items += [
             NavItem("Spaces", "admin.spaces.index", "admin.spaces"),
-            NavItem("Rules", "admin.rules.index", "admin.rules"),
+            NavItem("Booking rules", "admin.rules.index", "admin.rules"),
         ]
     if permissions.is_admin(current_user):
         items += [
@@ -66,12 +102,21 @@ def configure_templates(app: Flask) -> None:
         settings = current_app.extensions["foyer.settings"]
         return {
             "nav_items": navigation(),
+            "manage_items": manage_navigation(),
             "show_roll_call": current_user.is_authenticated
             and permissions.is_coordinator_anywhere(current_user),
             "sso_enabled": settings.oidc_enabled,
             "sso_name": settings.oidc_provider_name,
             "password_login": settings.password_login,
         }
+
+    @app.template_filter("money")
+    def money(cents: int | None) -> str:
+        """Integer cents in the installation's currency: "€1,234.50"."""
+        symbol = current_app.extensions["foyer.settings"].currency_symbol
+        value = (cents or 0) / 100
+        sign = "−" if value < 0 else ""
+        return f"{sign}{symbol}{abs(value):,.2f}"
 
     @app.template_filter("local")
     def local_time(instant: datetime | None, site: Any = None, with_date: bool = True) -> str:

@@ -270,7 +270,7 @@ def test_rendering_refuses_to_fetch_anything_from_the_network(web_server):
         .replace("</body>", f'<img src="{url}/tracker.png"></body>')
     )
     try:
-        pdf = badges._pdf_from_html(html)
+        pdf = badges.pdf_from_html(html)
     except LabelUnavailable as exc:
         missing_service("WeasyPrint (Pango)", exc.message)
     assert pdf.startswith(b"%PDF-")

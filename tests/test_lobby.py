@@ -157,7 +157,7 @@ def test_the_csv_export_has_the_filtered_log_and_cannot_run_formulas(client, off
 
 
 def test_csv_cells_are_made_safe():
-    from portal.blueprints.lobby import csv_safe
+    from portal.services.spreadsheets import csv_safe
 
     assert csv_safe("=1+1") == "'=1+1"
     assert csv_safe("+49 30 1234") == "'+49 30 1234"

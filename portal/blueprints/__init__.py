@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         bookings,
         desks,
+        equipment,
         home,
         inbox,
         inventory,
@@ -21,6 +22,8 @@ def register_blueprints(app: Flask) -> None:
         ops,
         requests,
         rooms,
+        service_hub,
+        tickets,
         visitors,
     )
 
@@ -34,10 +37,13 @@ def register_blueprints(app: Flask) -> None:
         visitors,
         lobby,
         notices,
+        service_hub,
         requests,
         issues,
         inventory,
+        equipment,
         inbox,
+        tickets,
         account,
         admin,
     ):

@@ -17,7 +17,7 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from portal import htmx
-from portal.blueprints.context import actor
+from portal.blueprints.context import actor, default_site, managed_site_or_404, managed_sites
 from portal.db import utcnow
 from portal.errors import RuleViolation
 from portal.login import safe_next
@@ -25,6 +25,7 @@ from portal.models import CheckoutMethod, Role, Site, Visit, VisitStatus
 from portal.permissions import coordinates_site, load_or_404, role_required
 from portal.request_scope import commit, db
 from portal.services import visitors
+from portal.services.spreadsheets import csv_safe
 
 bp = Blueprint("lobby", __name__, url_prefix="/lobby")
 
@@ -42,22 +43,6 @@ STATUS_CHOICES = [
 
 # ---------------------------------------------------------------------------------------------
 # Which sites: shared with the kiosk and visitor-settings admin pages
-
-
-def managed_sites() -> list[Site]:
-    """The sites the current person looks after: all for admins, their own for coordinators."""
-    sites = db().scalars(select(Site).order_by(Site.name))
-    return [s for s in sites if coordinates_site(current_user, s.id)]
-
-
-def managed_site_or_404(site_id: int) -> Site:
-    return load_or_404(db(), Site, site_id, lambda user, site: coordinates_site(user, site.id))
-
-
-def default_site(sites: list[Site]) -> Site | None:
-    """The person's home site when they look after it, else the first."""
-    home = current_user.home_site_id
-    return next((s for s in sites if s.id == home), sites[0] if sites else None)
 
 
 def _no_site() -> Response:
@@ -205,16 +190,9 @@ CSV_COLUMNS = [
     "Agreement version",
     "Signed as",
 ]
+
+
 # A cell that starts with one of these is a formula to Excel, LibreOffice and Google Sheets.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: object) -> str:
-    """A cell a spreadsheet shows as text, never runs: a leading formula character gets a '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def _csv_row(visit: Visit) -> list[str]:
     zone = ZoneInfo(visit.site.time_zone)
 

@@ -32,6 +32,7 @@ from wtforms.validators import Length, Optional
 from portal import htmx
 from portal.blueprints.booking_views import new_idempotency_key, next_open_day
 from portal.blueprints.context import actor
+from portal.blueprints.forms import apply_violation
 from portal.db import utcnow
 from portal.errors import NotFound, RuleViolation
 from portal.login import safe_next
@@ -270,7 +271,7 @@ def invite() -> Response:
             visit.submission_key = INVITE_KEY_PREFIX + key if key else None
             db().flush()
     except RuleViolation as violation:
-        problem = _apply(form, violation)
+        problem = apply_violation(form, violation)
         return _render_invite(form, 422, problem)
     except IntegrityError:  # the twin of this request committed first
         earlier = _invited_with(key)
@@ -279,18 +280,6 @@ def invite() -> Response:
         return _render_invited(earlier, code=None)
     commit()
     return _render_invited(visit, code=code)
-
-
-def _apply(form: FlaskForm, violation: RuleViolation) -> str:
-    """Put the service's messages beside their fields; returns what belongs to no field."""
-    rest = []
-    for name, message in violation.errors.items():
-        field = getattr(form, name, None) if name else None
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*list(field.errors), message]
-        else:
-            rest.append(message)
-    return " ".join(rest)
 
 
 def _render_invited(visit: Visit, code: str | None) -> Response:

@@ -195,7 +195,7 @@ def render_label_pdf(content: BadgeContent, stock: str) -> bytes:
 
     Raises LabelUnavailable where WeasyPrint cannot load (Pango missing), ValueError for an
     unknown stock or a checkout code too long to scan."""
-    return _pdf_from_html(render_label_html(content, stock))
+    return pdf_from_html(render_label_html(content, stock))
 
 
 def label_stylesheet() -> str:
@@ -385,7 +385,8 @@ def _url_fetcher_class() -> type:
 _render_lock = threading.Lock()
 
 
-def _pdf_from_html(html: str) -> bytes:
+def pdf_from_html(html: str) -> bytes:
+    """A PDF of self-contained HTML (badge labels, purchase orders): nothing is fetched."""
     weasyprint = _weasyprint()
     # WeasyPrint does not promise thread safety (Pango, fontconfig and HarfBuzz sit underneath);
     # one label at a time is safe in a threaded server, and a label takes about 0.1 s.

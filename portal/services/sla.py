@@ -169,7 +169,7 @@ def state_of(ticket: Ticket, now: datetime) -> SlaState:
     return SlaState("on_track", target, due)
 
 
-def _next_due() -> ColumnElement[datetime]:
+def next_due() -> ColumnElement[datetime]:
     """SQL for the next open deadline (first response while unanswered, else resolution)."""
     return case(
         (
@@ -186,12 +186,12 @@ def _next_due() -> ColumnElement[datetime]:
 def filter_clause(state: str, now: datetime) -> ColumnElement[bool]:
     """SQL matching tickets in `state` (the inbox's SLA filter), consistent with `state_of`."""
     running = and_(
-        Ticket.closed.is_(False),
+        Ticket.closed == false(),
         Ticket.resolved_at.is_(None),
         Ticket.paused_at.is_(None),
         Ticket.resolution_due_at.is_not(None),
     )
-    due = _next_due()
+    due = next_due()
     if state == "overdue":
         return and_(running, due < now)
     if state == "soon":
@@ -200,11 +200,11 @@ def filter_clause(state: str, now: datetime) -> ColumnElement[bool]:
         return and_(running, due >= now + SOON)
     if state == "paused":
         return and_(
-            Ticket.closed.is_(False),
+            Ticket.closed == false(),
             Ticket.resolved_at.is_(None),
             Ticket.paused_at.is_not(None),
         )
-    finished = or_(Ticket.closed.is_(True), Ticket.resolved_at.is_not(None))
+    finished = or_(Ticket.closed == true(), Ticket.resolved_at.is_not(None))
     if state == "met":
         return and_(
             finished,

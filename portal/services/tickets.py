@@ -484,8 +484,9 @@ def assign(
     if not changes:
         return
     ticket.updated_at = now
+    summary = "; ".join(changes)  # not .capitalize(): it would lower-case people's names
     _event(
-        session, ticket, by.id, "assign", "; ".join(changes).capitalize(), internal=True, now=now
+        session, ticket, by.id, "assign", summary[:1].upper() + summary[1:], internal=True, now=now
     )
     audit.record(
         session, actor, f"{ticket.kind}.assigned", ticket, before=before, after=snapshot(ticket)

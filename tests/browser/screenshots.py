@@ -1,7 +1,7 @@
 """Screenshots of Foyer's pages at phone and desktop sizes, for looking at the design.
 
 Run: .venv/bin/python -m tests.browser.screenshots [--full-page]
-     [--bookings-only | --visitors-only | --kiosk-only]
+     [--bookings-only | --visitors-only | --service-desk-only | --kiosk-only]
 Writes screenshots/<page>-<phone|desktop>.png (the folder is git-ignored), and every step of the
 lobby kiosk at tablet sizes as screenshots/kiosk-<NN>-<step>-<landscape|portrait>.png, with a
 rendered badge label as screenshots/kiosk-badge-label.png. The demo company is loaded into a
@@ -1005,6 +1005,71 @@ def render_badge_label(app: Flask, visit_id: int) -> Path | None:
     return path
 
 
+# The service desk ------------------------------------------------------------------------------
+def arrange_service_desk(app: Flask) -> dict[str, Any]:
+    """The demo's service desk (catalog with pictures, issues in every SLA state, requests in
+    every status, assets, a loan); returns the ids of the pages to show."""
+    from portal.models import Ticket
+    from portal.services import demo_service_desk
+
+    uploads = Path(app.extensions["foyer.settings"].instance_path) / "uploads"
+    _reader, writer = app.extensions["foyer.sessions"]
+    with app.app_context(), writer() as s, s.begin():
+        demo_service_desk.seed_service_desk(s, utcnow(), uploads)
+        keys = {
+            t.submission_key: t.id
+            for t in s.scalars(select(Ticket).where(Ticket.submission_key.is_not(None)))
+        }
+    demo = demo_service_desk.KEY + "request:"
+    issue = next(k for k in keys if k.endswith(":demo-radiator"))
+    return {
+        "pending_request": keys[demo + "lena-chair"],
+        "decided_request": keys[demo + "lena-desk-setup"],
+        "issue": keys[issue],
+    }
+
+
+def capture_service_desk(base_url: str, app: Flask, full_page: bool) -> list[Path]:
+    facts = arrange_service_desk(app)
+    taken: list[Path] = []
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        for screen in VIEWPORTS:
+            context = new_context(browser, base_url, screen)
+            page = context.new_page()
+            sign_in(page, EMPLOYEE)
+            page.goto("/catalog")
+            page.locator(".rq-card img").first.wait_for()
+            taken.append(shoot(page, "40-catalog", screen, full_page))
+            page.locator(".rq-card").nth(7).get_by_role("button", name="Add to request").click()
+            page.locator("#draft .rq-draft-line").wait_for(state="attached")
+            taken.append(shoot(page, "41-catalog-with-draft", screen, full_page))
+            page.goto(f"/requests/{facts['decided_request']}")
+            taken.append(shoot(page, "42-request-employee", screen, full_page))
+            page.goto("/requests")
+            taken.append(shoot(page, "43-my-requests", screen, full_page))
+            page.goto("/issues/new")
+            taken.append(shoot(page, "44-issue-form", screen, full_page))
+            page.goto("/equipment")
+            taken.append(shoot(page, "45-my-equipment", screen, full_page))
+            context.close()
+
+            context = new_context(browser, base_url, screen)
+            page = context.new_page()
+            sign_in(page, COORDINATOR)
+            page.goto(f"/requests/{facts['pending_request']}")
+            taken.append(shoot(page, "46-request-coordinator", screen, full_page))
+            page.goto("/inbox/")
+            taken.append(shoot(page, "47-inbox", screen, full_page))
+            page.goto(f"/issues/{facts['issue']}")
+            taken.append(shoot(page, "48-issue-coordinator", screen, full_page))
+            page.goto("/inventory")
+            taken.append(shoot(page, "49-inventory", screen, full_page))
+            context.close()
+        browser.close()
+    return taken
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full-page", action="store_true", help="capture whole pages")
@@ -1016,6 +1081,11 @@ def main() -> int:
         "--visitors-only",
         action="store_true",
         help=f"only the visitor and lobby pages (30 onwards), into {VISITOR_SHOTS}",
+    )
+    only.add_argument(
+        "--service-desk-only",
+        action="store_true",
+        help="only the service desk pages (40 onwards): catalog, requests, issues, inbox",
     )
     only.add_argument(
         "--kiosk-only",
@@ -1038,11 +1108,14 @@ def main() -> int:
                     print(path)
                 return 0
             sections = []
-            if not (args.bookings_only or args.kiosk_only):
+            desk_only = args.service_desk_only
+            if not (args.bookings_only or args.kiosk_only or desk_only):
                 sections.append(lambda: capture(base_url, args.full_page))
-            if not args.kiosk_only:
+            if not (args.kiosk_only or desk_only):
                 sections.append(lambda: capture_bookings(base_url, app, args.full_page))
-            if not args.bookings_only:
+            if not (args.bookings_only or args.kiosk_only):
+                sections.append(lambda: capture_service_desk(base_url, app, args.full_page))
+            if not (args.bookings_only or desk_only):
                 sections.append(lambda: capture_kiosk(base_url, app, args.full_page))
             for section in sections:
                 for path in section():

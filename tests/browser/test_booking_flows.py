@@ -408,7 +408,9 @@ def test_a_coordinator_approves_a_restricted_room(page, chromium, live_server, w
     try:
         sign_in(coordinator, COORDINATOR)
         nav = coordinator.get_by_role("navigation", name="Main")
-        nav.get_by_role("link", name="Approvals").click()
+        nav.get_by_role("link", name="Inbox").click()
+        tabs = coordinator.get_by_role("navigation", name="Service desk")
+        tabs.get_by_role("link", name="Room approvals").click()
         expect(heading(coordinator)).to_have_text("Approvals")
         pending = coordinator.locator(".booking-item").filter(has_text=title)
         expect(pending).to_contain_text(f"{room} · Berlin · requested by Lena Fischer")

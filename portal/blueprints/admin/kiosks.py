@@ -13,8 +13,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import Length
 
 from portal import htmx
-from portal.blueprints.context import actor
-from portal.blueprints.lobby import default_site, managed_site_or_404, managed_sites
+from portal.blueprints.context import actor, default_site, managed_site_or_404, managed_sites
 from portal.db import utcnow
 from portal.errors import RuleViolation
 from portal.models import KioskDevice, Role

@@ -20,7 +20,6 @@ from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 from wtforms import (
     BooleanField,
     FloatField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -30,6 +29,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal import htmx
 from portal.blueprints.context import actor
+from portal.blueprints.forms import WholeNumberField
 from portal.errors import RuleViolation
 from portal.models import Desk, DeskAssignment, Floor, Resource, Role, Room, Site
 from portal.permissions import (
@@ -52,20 +52,6 @@ bp = Blueprint("spaces", __name__, url_prefix="/spaces")
 
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
-
-
-class WholeNumberField(IntegerField):
-    """An integer field whose parse error reads as plain language."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        if not valuelist or valuelist[0] in ("", None):
-            self.data = None
-            return
-        try:
-            self.data = int(str(valuelist[0]).strip())
-        except ValueError as exc:
-            self.data = None
-            raise ValueError("Enter a whole number.") from exc
 
 
 class PercentField(FloatField):

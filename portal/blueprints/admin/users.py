@@ -9,11 +9,12 @@ from wtforms import SelectField
 
 from portal import htmx
 from portal.blueprints.context import actor
+from portal.db import utcnow
 from portal.errors import RuleViolation
 from portal.models import Role, RoleGrant, Site, User
 from portal.permissions import load_or_404, role_required
 from portal.request_scope import commit, db
-from portal.services import accounts, login_sessions
+from portal.services import accounts, login_sessions, offboarding
 from portal.services.people_directory import search_people
 
 bp = Blueprint("users", __name__, url_prefix="/people")
@@ -102,13 +103,22 @@ def revoke(user_id: int, grant_id: int) -> Response:
 @role_required(Role.ADMIN)
 def deactivate(user_id: int) -> Response:
     person = load_or_404(db(), User, user_id)
+    was_active = person.active
     try:
         accounts.deactivate_user(db(), actor(), person)
+        # In the same transaction: their bookings, loans, desk and assets are handled too.
+        summary = offboarding.offboard(db(), actor(), person, utcnow()) if was_active else None
     except RuleViolation as violation:
+        db().rollback()
         flash(violation.message, "error")
         return htmx.redirect_to(url_for("admin.users.person", user_id=person.id))
     commit()
-    flash(f"{person.name} is deactivated and signed out everywhere.", "success")
+    done = summary.sentence() if summary is not None else ""
+    flash(
+        f"{person.name} is deactivated and signed out everywhere."
+        + (f" Offboarding: {done}." if done else ""),
+        "success",
+    )
     return htmx.redirect_to(url_for("admin.users.person", user_id=person.id))
 
 

@@ -12,8 +12,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from portal import htmx
-from portal.blueprints.context import actor
-from portal.blueprints.lobby import default_site, managed_site_or_404, managed_sites
+from portal.blueprints.context import actor, default_site, managed_site_or_404, managed_sites
 from portal.errors import RuleViolation
 from portal.login import safe_next
 from portal.models import DenyListEntry, Role, Site, User, VisitorAgreement
