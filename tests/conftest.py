@@ -64,6 +64,24 @@ def _postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing() -> Iterator[None]:
+    """Argon2id with the library's default cost (what Foyer uses) takes about 170 ms per check on
+    a 2-core machine, and the suite signs in well over a thousand times. The tests run the same
+    code with the cheapest parameters; production keeps the defaults (portal/services/accounts.py)."""
+    from argon2 import PasswordHasher
+
+    from portal.services import accounts
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    saved = accounts._hasher, accounts._DUMMY_HASH
+    accounts._hasher, accounts._DUMMY_HASH = cheap, cheap.hash("not-a-real-password")
+    factories._hash_cache.clear()
+    yield
+    accounts._hasher, accounts._DUMMY_HASH = saved
+    factories._hash_cache.clear()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
