@@ -155,6 +155,7 @@ def test_booking_a_desk_on_the_floor_plan_takes_three_clicks(page, live_app):
     sign_in(page, EMPLOYEE)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Desks").click()
     expect(heading(page)).to_have_text("Book a desk")
+    page.wait_for_load_state()  # htmx (a deferred script) is listening before the first change
     desk_map = page.locator("#desk-map")
 
     page.get_by_label("Day", exact=True).fill(day.isoformat())  # 1: the day
@@ -199,6 +200,7 @@ def test_booking_a_room_found_by_search(page, screen):
     sign_in(page, EMPLOYEE)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Rooms").click()
     expect(heading(page)).to_have_text("Find a room")
+    page.wait_for_load_state()
 
     page.get_by_label("Day", exact=True).fill(day.isoformat())
     page.get_by_label("From").fill("12:00")
