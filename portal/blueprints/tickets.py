@@ -5,6 +5,7 @@ SLA clock). Each kind's own page renders these with `ticket_context()` and inclu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -248,25 +249,20 @@ def change_status(ticket_id: int) -> Response:
     form = _status_form(ticket, formdata=request.form)
     if not form.validate():
         return _manage_answer(ticket, 422, "Choose one of the statuses offered.", status_form=form)
-    try:
-        with db().begin_nested():
-            tickets.change_status(
-                db(),
-                actor(),
-                ticket,
-                form.status.data,
-                by=current_user,
-                now=utcnow(),
-                note=(form.note.data or "").strip(),
-                expected_version=_version(form.version.data),
-            )
-    except RuleViolation as violation:
-        return _manage_answer(ticket, 422, violation.message)
-    except tickets.StaleTicket as stale:
-        return _manage_answer(ticket, 409, stale.message)
-    commit()
-    flash(f"{ticket.number} is now {tickets.STATUS_LABELS[ticket.status].lower()}.", "success")
-    return htmx.redirect_to(tickets.ticket_path(ticket))
+    return _save_from_panel(
+        ticket,
+        lambda: tickets.change_status(
+            db(),
+            actor(),
+            ticket,
+            form.status.data,
+            by=current_user,
+            now=utcnow(),
+            note=(form.note.data or "").strip(),
+            expected_version=_version(form.version.data),
+        ),
+        lambda: f"{ticket.number} is now {tickets.STATUS_LABELS[ticket.status].lower()}.",
+    )
 
 
 @bp.post("/<int:ticket_id>/assign")
@@ -280,25 +276,37 @@ def assign(ticket_id: int) -> Response:
         return _manage_answer(ticket, 422, "Choose from the lists offered.", assign_form=form)
     assignee = db().get(User, form.assignee_id.data) if form.assignee_id.data else None
     vendor = db().get(Vendor, form.vendor_id.data) if form.vendor_id.data else None
+    return _save_from_panel(
+        ticket,
+        lambda: tickets.assign(
+            db(),
+            actor(),
+            ticket,
+            by=current_user,
+            now=utcnow(),
+            assignee=assignee,
+            vendor=vendor,
+            priority=form.priority.data,
+            expected_version=_version(form.version.data),
+        ),
+        lambda: f"{ticket.number} saved.",
+    )
+
+
+def _save_from_panel(
+    ticket: Ticket, change: Callable[[], object], done: Callable[[], str]
+) -> Response:
+    """Run one change from the coordinator's panel: saved and back to the page, or the panel
+    again with the reason (422) or the fresh state (409)."""
     try:
         with db().begin_nested():
-            tickets.assign(
-                db(),
-                actor(),
-                ticket,
-                by=current_user,
-                now=utcnow(),
-                assignee=assignee,
-                vendor=vendor,
-                priority=form.priority.data,
-                expected_version=_version(form.version.data),
-            )
+            change()
     except RuleViolation as violation:
         return _manage_answer(ticket, 422, violation.message)
     except tickets.StaleTicket as stale:
         return _manage_answer(ticket, 409, stale.message)
     commit()
-    flash(f"{ticket.number} saved.", "success")
+    flash(done(), "success")
     return htmx.redirect_to(tickets.ticket_path(ticket))
 
 
