@@ -12,7 +12,9 @@ def register_blueprints(app: Flask) -> None:
         auth,
         bookings,
         desks,
+        door_events,
         equipment,
+        feeds,
         home,
         inbox,
         inventory,
@@ -44,6 +46,8 @@ def register_blueprints(app: Flask) -> None:
         equipment,
         inbox,
         tickets,
+        feeds,
+        door_events,
         account,
         admin,
     ):

@@ -3,9 +3,12 @@
 from flask import Blueprint
 
 from portal.blueprints.admin import (
+    access_control,
     audit_log,
     booking_rules,
+    calendar_links,
     catalog,
+    jobs,
     kiosks,
     outbox,
     service_desk,
@@ -24,3 +27,6 @@ bp.register_blueprint(kiosks.bp)
 bp.register_blueprint(visitor_settings.bp)
 bp.register_blueprint(catalog.bp)
 bp.register_blueprint(service_desk.bp)
+bp.register_blueprint(calendar_links.bp)
+bp.register_blueprint(access_control.bp)
+bp.register_blueprint(jobs.bp)

@@ -1,0 +1,1 @@
+"""Badge and access-control systems: the provider contract and its adapters."""

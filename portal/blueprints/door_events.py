@@ -1,0 +1,5 @@
+"""PLACEHOLDER."""
+
+from flask import Blueprint
+
+bp = Blueprint("door_events", __name__)

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: models for access grants and door events."""

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: models for room calendar links and synced events."""

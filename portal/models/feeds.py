@@ -1,0 +1,1 @@
+"""PLACEHOLDER: models for calendar feed tokens."""

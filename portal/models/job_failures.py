@@ -1,0 +1,1 @@
+"""PLACEHOLDER: models for dead-lettered background jobs."""
