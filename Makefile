@@ -15,8 +15,10 @@ run: install
 	$(BIN)/flask seed-demo
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
+# One pytest worker per core (pytest-xdist), each file's tests on one worker; each worker has its
+# own PostgreSQL database and Redis database. PYTEST_ARGS="-n 0" runs everything in one process.
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

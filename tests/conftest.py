@@ -30,6 +30,21 @@ PG_ADMIN_URL = os.environ.get(
     "FOYER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_SERVICES = os.environ.get("FOYER_REQUIRE_SERVICES") == "1"
+
+
+def _redis_url_for_this_worker() -> None:
+    """Tests that use Redis empty their database: under pytest-xdist each worker gets its own
+    (db 15 for the first, 14 for the second, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return
+    base = os.environ.get("FOYER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    head, _, db = base.rpartition("/")
+    number = int(db) if db.isdigit() else 15
+    os.environ["FOYER_TEST_REDIS_URL"] = f"{head}/{number - int(worker[2:])}"
+
+
+_redis_url_for_this_worker()
 _missing: dict[str, str] = {}
 
 
@@ -241,5 +256,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"Foyer: {counts['sqlite']} passed on SQLite, {counts['postgresql']} on PostgreSQL, "
         f"{counts['browser']} in the browser"
     )
+    # Under pytest-xdist the skips happened in the workers: their reasons come with the reports.
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = str(longrepr[-1]) if isinstance(longrepr, tuple) else ""
+        if found := re.match(r"Skipped: (.+?) unavailable: (.*)", reason):
+            _missing.setdefault(found[1], found[2])
     for name, reason in _missing.items():
         terminalreporter.write_line(f"!!! {name} TESTS SKIPPED: {reason}", red=True, bold=True)

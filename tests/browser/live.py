@@ -84,6 +84,15 @@ def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
     page.wait_for_url("**/my-day")
 
 
+def htmx_settled(page: Any) -> None:
+    """Wait until htmx has swapped and processed what it last fetched. New content becomes
+    live (its hx-trigger listeners attached) only when it settles, a few milliseconds after the
+    response: a change made in between would send nothing."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+
+
 @contextmanager
 def writing(app: Flask) -> Iterator[Session]:
     """One committed transaction on the live app's database."""

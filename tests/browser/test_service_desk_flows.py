@@ -31,7 +31,7 @@ from portal.models import Ticket
 from portal.services.demo_service_desk import seed_service_desk
 from portal.timezones import format_local
 from tests.browser.conftest import WATCH_CSP
-from tests.browser.live import EMPLOYEE, VIEWPORTS, sign_in, writing
+from tests.browser.live import EMPLOYEE, VIEWPORTS, htmx_settled, sign_in, writing
 
 pytestmark = pytest.mark.browser
 
@@ -180,6 +180,7 @@ def test_a_leaking_tap_from_a_phone_assigned_to_a_vendor_and_resolved(
     with page.expect_response(lambda r: "/issues/new/place" in r.url):
         page.get_by_label("Floor").select_option(label="Floor 2")
     expect(page.get_by_label("Room or desk")).to_be_enabled()
+    htmx_settled(page)
     with page.expect_response(lambda r: "/issues/new/place" in r.url):
         page.get_by_label("Room or desk").select_option(index=1)  # the floor's first room
     page.get_by_label("What is the problem?").fill(
@@ -216,6 +217,7 @@ def test_a_leaking_tap_from_a_phone_assigned_to_a_vendor_and_resolved(
     assert assigned.vendor_id is not None and assigned.assignee_id is not None
 
     # Resolved: the clock stops within its target.
+    htmx_settled(jonas)
     panel = manage(jonas, number)
     panel.get_by_label("New status").select_option(label="Resolved")
     panel.get_by_label("Note to the requester (optional)").fill("Brightline replaced the washer.")
