@@ -202,6 +202,16 @@ def deactivate_user(session: Session, actor: Actor, user: User) -> None:
     )
 
 
+def sign_out_everywhere(session: Session, actor: Actor, user: User) -> int:
+    """An admin ends every open session of someone (a lost laptop, a shared password); they
+    can sign in again. Returns how many sessions ended."""
+    ended = login_sessions.end_all(session, user.id, reason="signed_out_by_admin")
+    audit.record(
+        session, actor, "user.signed_out_everywhere", user, after={"sessions_ended": ended}
+    )
+    return ended
+
+
 def reactivate_user(session: Session, actor: Actor, user: User) -> None:
     if user.active:
         return

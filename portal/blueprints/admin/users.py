@@ -122,6 +122,17 @@ def deactivate(user_id: int) -> Response:
     return htmx.redirect_to(url_for("admin.users.person", user_id=person.id))
 
 
+@bp.post("/<int:user_id>/sign-out")
+@role_required(Role.ADMIN)
+def sign_out_everywhere(user_id: int) -> Response:
+    person = load_or_404(db(), User, user_id)
+    ended = accounts.sign_out_everywhere(db(), actor(), person)
+    commit()
+    sessions = "1 session" if ended == 1 else f"{ended} sessions"
+    flash(f"{person.name} is signed out everywhere ({sessions} ended).", "success")
+    return htmx.redirect_to(url_for("admin.users.person", user_id=person.id))
+
+
 @bp.post("/<int:user_id>/reactivate")
 @role_required(Role.ADMIN)
 def reactivate(user_id: int) -> Response:
