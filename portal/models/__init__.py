@@ -1,7 +1,14 @@
 """Typed SQLAlchemy models, one module per domain. Importing this package registers them all."""
 
 # Integration tables: imported to register them; use them from their own modules.
-from portal.models import access_control, calendar_sync, feeds, job_failures  # noqa: F401
+from portal.models import (  # noqa: F401
+    access_control,
+    budgets,
+    calendar_sync,
+    feeds,
+    job_failures,
+    kpi_rollups,
+)
 from portal.models.audit import AuditEvent
 from portal.models.bookings import (
     HOLDING_STATUSES,

@@ -12,6 +12,7 @@ from portal.blueprints.admin import (
     kiosks,
     outbox,
     service_desk,
+    settings,
     spaces,
     users,
     visitor_settings,
@@ -30,3 +31,4 @@ bp.register_blueprint(service_desk.bp)
 bp.register_blueprint(calendar_links.bp)
 bp.register_blueprint(access_control.bp)
 bp.register_blueprint(jobs.bp)
+bp.register_blueprint(settings.bp)

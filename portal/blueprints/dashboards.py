@@ -1,0 +1,5 @@
+"""PLACEHOLDER."""
+
+from flask import Blueprint
+
+bp = Blueprint("dashboards", __name__)

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: models for budgets and console settings."""

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: models for daily roll-ups for the dashboards."""
