@@ -52,6 +52,8 @@ class Settings:
     log_level: str = "INFO"
     # Catalog prices and purchase orders are in one currency (amounts are stored in cents).
     currency_symbol: str = "€"
+    # /metrics (Prometheus) answers only with `Authorization: Bearer <this>`; unset: 404.
+    metrics_token: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -7,7 +7,8 @@ instance folder and a consumer thread in each web process runs the jobs. The thr
 process's first request (not in CLI commands, not in a reloader's parent), so `make run` needs
 nothing else. Every job is idempotent: what to do is decided by rows in the database, taken under
 locks, so a job that runs twice, or in two processes at once, does the work once. Huey retries a job
-that fails (the database was briefly unreachable, say)."""
+that fails (the database was briefly unreachable, say), waiting longer each time; one that gives up
+lands in the admin's dead-letter list (portal/services/job_failures.py, /admin/jobs/)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import click
 from flask import Flask, current_app
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
+from huey.exceptions import CancelExecution, HueyException, RateLimitExceeded, TaskLockedException
 from redis import ConnectionPool
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from integrations import mail
 from portal.config import Settings
 from portal.db import utcnow
-from portal.services import bookings, notifications, series, visitors
+from portal.services import bookings, job_failures, notifications, series, visitors
 
 log = logging.getLogger("portal.jobs")
 
@@ -49,6 +51,9 @@ class Jobs:
         self.queue = queue
         self.consumer: Consumer | None = None
         self._start_lock = threading.Lock()
+        # Every task on this queue, whoever adds it, gets backoff and dead letters (_after_task).
+        self.retry_base_delay = float(RETRY_DELAY)
+        queue.post_execute("foyer.dead_letters")(self._after_task)
         periodic = queue.periodic_task(EVERY_MINUTE, retries=RETRIES, retry_delay=RETRY_DELAY)
         on_demand = queue.task(retries=RETRIES, retry_delay=RETRY_DELAY)
         self.release_no_shows = periodic(_named(self._release_no_shows, "release_no_shows"))
@@ -63,6 +68,24 @@ class Jobs:
         )
         nightly = queue.periodic_task(NIGHTLY, retries=RETRIES, retry_delay=RETRY_DELAY)
         self.erase_visitor_data = nightly(_named(self._erase_visitor_data, "erase_visitor_data"))
+        # Access-control credentials: at once after a commit that queued some, then every minute
+        self.process_access_grants = periodic(
+            _named(self._process_access_grants, "process_access_grants")
+        )
+        self.process_access_grants_now = on_demand(
+            _named(self._process_access_grants, "process_access_grants_now")
+        )
+        self._attach_access_hooks()
+        # Room calendar sync: links due every minute, and soon after a commit touched a booking
+        # of a linked room (portal/services/calendar_sync.py)
+        self.sync_calendars = periodic(_named(self._sync_calendars, "sync_calendars"))
+        self.sync_calendars_now = on_demand(_named(self._sync_calendars, "sync_calendars_now"))
+        self._attach_calendar_sync_hooks()
+        # Coordinators' weekly digest (portal/services/digest.py): checked every quarter hour so
+        # it leaves at 07:00 local also in zones with half- and quarter-hour offsets
+        self.send_weekly_digests = queue.periodic_task(
+            crontab(minute="0,15,30,45"), retries=RETRIES, retry_delay=RETRY_DELAY
+        )(_named(self._send_weekly_digests, "send_weekly_digests"))
 
     @property
     def settings(self) -> Settings:
@@ -124,6 +147,129 @@ class Jobs:
         except Exception:  # noqa: BLE001 - the commit happened; mail must not fail the request
             log.warning("could not enqueue mail delivery; the periodic run will send it")
 
+    # Access-control grants (portal/services/access_control.py) -------------------------------
+    def _process_access_grants(self) -> dict[str, int]:
+        """Create and revoke due credentials at the sites' access-control systems."""
+        from portal.services import access_control
+
+        with self.app.app_context(), self._writer() as session:
+            counts = access_control.process_due(
+                session, self.settings.secret_key.encode(), now=utcnow()
+            )
+        return vars(counts)
+
+    def access_grants_soon(self) -> None:
+        """Never raises: the check-in committed; the every-minute run catches any miss."""
+        try:
+            self.process_access_grants_now()
+        except Exception:  # noqa: BLE001 - a visitor's check-in must not fail on the queue
+            log.warning("could not enqueue access grants; the periodic run will make them")
+
+    def _attach_access_hooks(self) -> None:
+        """Sessions carry the key that seals integration secrets (the demo seed uses it), and a
+        commit that queued grant work asks for a run at once."""
+        from portal.services import access_control
+
+        key = self.settings.secret_key.encode()
+        factories: list[sessionmaker[Session]] = []
+        for factory in self.app.extensions["foyer.sessions"]:
+            if all(factory is not seen for seen in factories):
+                factories.append(factory)
+
+        def after_commit(session: Session) -> None:
+            if session.info.pop(access_control.GRANTS_PENDING, False):
+                self.access_grants_soon()
+
+        def after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+            if previous.parent is None:
+                session.info.pop(access_control.GRANTS_PENDING, None)
+
+        for factory in factories:
+            info = dict(factory.kw.get("info") or {})
+            info[access_control.SEALING_KEY] = key
+            factory.configure(info=info)
+            event.listen(factory, "after_commit", after_commit)
+            event.listen(factory, "after_soft_rollback", after_soft_rollback)
+
+    # Room calendar sync (portal/services/calendar_sync.py) ------------------------------------
+    def _sync_calendars(self, link_ids: list[int] | None = None) -> dict[str, int]:
+        """Sync these linked calendars now, or every one that is due. Failures are recorded on
+        each link (with its own backoff), so the task itself does not fail for them."""
+        from portal.services import calendar_sync
+
+        with self.app.app_context(), self._writer() as session:
+            results = calendar_sync.sync_due(
+                session, self.settings.secret_key.encode(), now=utcnow(), only=link_ids
+            )
+        return {"synced": sum(r.ok for r in results), "failed": sum(not r.ok for r in results)}
+
+    def calendars_soon(self, link_ids: set[int]) -> None:
+        """Never raises: the booking committed; the every-minute run pushes it a little later."""
+        try:
+            self.sync_calendars_now(sorted(link_ids))
+        except Exception:  # noqa: BLE001 - a booking must not fail on the queue
+            log.warning("could not enqueue a calendar sync; the periodic run will do it")
+
+    def _attach_calendar_sync_hooks(self) -> None:
+        from portal.services import calendar_sync
+
+        def after_commit(session: Session) -> None:
+            link_ids = session.info.pop(calendar_sync.SYNC_PENDING, None)
+            if link_ids:
+                self.calendars_soon(link_ids)
+
+        seen: list[sessionmaker[Session]] = []
+        for factory in self.app.extensions["foyer.sessions"]:
+            if all(factory is not other for other in seen):
+                seen.append(factory)
+                event.listen(factory, "after_commit", after_commit)
+
+    # Weekly digest (portal/services/digest.py) ------------------------------------------------
+    def _send_weekly_digests(self) -> int:
+        """Queue the coordinators' digests that are due; idempotent per coordinator and week."""
+        from portal.services import digest
+
+        with self.app.app_context(), self._writer() as session, session.begin():
+            return digest.send_due(session, utcnow())
+
+    # Backoff and dead letters (portal/services/job_failures.py, /admin/jobs/) --------------------
+    def _after_task(self, task: Any, _value: Any, exc: BaseException | None) -> None:
+        """After every run of every task, in the worker and before Huey reschedules a failure:
+        the next attempt waits base, 2x, 4x ... (Huey's own retry_delay is fixed), the run is
+        counted per task, and a task out of retries lands in the dead-letter list."""
+        if isinstance(exc, NOT_FAILURES):
+            return  # another run holds the lock, or the task chose not to run: nothing failed
+        if exc is not None and not job_failures.is_final(task):
+            attempt = job_failures.attempt_number(task)
+            task.retry_delay = job_failures.retry_delay(attempt, self.retry_base_delay)
+        job_failures.after_attempt(self._writer, task, task_path(type(task)), exc, utcnow())
+
+    def enqueue_again(self, path: str, arguments: dict[str, Any]) -> None:
+        """Queue a dead-lettered task again, same arguments, a fresh set of retries. LookupError
+        when this version of Foyer has no such task (renamed or removed since)."""
+        try:
+            task_class = self.queue._registry.string_to_task(path)  # Huey has no public lookup
+        except HueyException as exc:
+            raise LookupError(path) from exc
+        args, kwargs = tuple(arguments.get("args") or ()), dict(arguments.get("kwargs") or {})
+        self.queue.enqueue(task_class(args=args, kwargs=kwargs))
+
+    def knows(self, path: str) -> bool:
+        return path in self.queue._registry._registry
+
+    def periodic_tasks(self) -> dict[str, Callable[[Any], bool]]:
+        """Each periodic task's name and its "does it run at this UTC minute?" test."""
+        return {
+            cls.__name__: cls().validate_datetime for cls in self.queue._registry._periodic_tasks
+        }
+
+    def consumer_mode(self) -> str:
+        """redis (separate worker processes) | in-process (a thread in each web process) | none
+        (a SQLite queue that only `flask run-worker` on this host would run)."""
+        if self.settings.redis_url:
+            return "redis"
+        return "in-process" if embedded(self.settings) else "none"
+
     # The embedded consumer -------------------------------------------------------------------
     def start_in_process(self) -> None:
         """Start the consumer thread in this process (idempotent)."""
@@ -152,6 +298,15 @@ class EmbeddedConsumer(Consumer):
 
     def _set_signal_handlers(self) -> None:
         pass
+
+
+# Raised by Huey when a run is skipped, not failed: no backoff, no dead letter.
+NOT_FAILURES = (TaskLockedException, CancelExecution, RateLimitExceeded)
+
+
+def task_path(task_class: type) -> str:
+    """The queue's registry name of a task: `<module>.<name>`, e.g. portal.jobs.deliver_now."""
+    return f"{task_class.__module__}.{task_class.__name__}"
 
 
 def _named(func: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -243,11 +398,19 @@ def register_job_commands(app: Flask) -> None:
 
     @app.cli.command("run-worker")
     @click.option("--workers", type=int, default=None, help="worker threads (FOYER_JOBS_WORKERS)")
-    def run_worker(workers: int | None) -> None:
+    @click.option(
+        "--retry-delay",
+        type=click.FloatRange(min=0.1),
+        default=RETRY_DELAY,
+        show_default=True,
+        help="seconds before a failed job's first retry; doubles for each further retry",
+    )
+    def run_worker(workers: int | None, retry_delay: float) -> None:
         """Run the background jobs (no-show release, mail delivery) until stopped.
 
         SIGTERM stops gracefully (running jobs finish), SIGINT at once."""
         jobs: Jobs = current_app.extensions["foyer.jobs"]
+        jobs.retry_base_delay = retry_delay
         settings = jobs.settings
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -9,6 +9,28 @@ import secrets
 from flask import Flask, Response, g, has_request_context, request
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# A calendar feed's address is its only credential: access logs must never hold it in full.
+_FEED_TOKEN = re.compile(r"(/feeds/)[^/\s\"?]+(\.ics)")
+# Loggers that write request paths: ours, the development server's and gunicorn's access log.
+REDACTED_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
+
+
+def redact_feed_tokens(text: str) -> str:
+    return _FEED_TOKEN.sub(r"\1[redacted]\2", text) if "/feeds/" in text else text
+
+
+class FeedTokenRedaction(logging.Filter):
+    """Rewrites /feeds/<token>.ics as /feeds/[redacted].ics in every record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed record: logging reports it, not us
+            return True
+        redacted = redact_feed_tokens(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class RequestIdFilter(logging.Filter):
@@ -21,6 +43,7 @@ def configure_logging(app: Flask) -> None:
     settings = app.extensions["foyer.settings"]
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(FeedTokenRedaction())
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
     )
@@ -28,6 +51,10 @@ def configure_logging(app: Flask) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(settings.log_level)
     logger.propagate = False
+    for name in REDACTED_LOGGERS:
+        other = logging.getLogger(name)
+        if not any(isinstance(f, FeedTokenRedaction) for f in other.filters):
+            other.addFilter(FeedTokenRedaction())
 
     @app.before_request
     def assign_request_id() -> None:

@@ -68,6 +68,7 @@ def navigation() -> list[NavItem]:
         items += [
             NavItem("Inbox", "inbox.index", "inbox", COORDINATOR_SERVICE_DESK),
             NavItem("Lobby", "lobby.index", "lobby", ("admin.kiosks", "admin.visitor_settings")),
+            NavItem("Dashboards", "dashboards.hub", "dashboards"),
         ]
     return items
 
@@ -81,12 +82,17 @@ def manage_navigation() -> list[NavItem]:
         items += [
             NavItem("Spaces", "admin.spaces.index", "admin.spaces"),
             NavItem("Booking rules", "admin.rules.index", "admin.rules"),
+            NavItem("Access control", "admin.access_control.index", "admin.access_control"),
+            NavItem("Calendars", "admin.calendar_links.index", "admin.calendar_links"),
+            NavItem("Settings", "admin.settings.index", "admin.settings"),
         ]
     if permissions.is_admin(current_user):
         items += [
             NavItem("People", "admin.users.users", "admin.users"),
             NavItem("Audit log", "admin.audit.audit_log", "admin.audit"),
             NavItem("Outbox", "admin.outbox.outbox", "admin.outbox"),
+            NavItem("Jobs", "admin.jobs.index", "admin.jobs"),
+            NavItem("Calendar feeds", "feeds.admin_list", "feeds.admin_list"),
         ]
     return items
 

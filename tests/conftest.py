@@ -31,20 +31,6 @@ PG_ADMIN_URL = os.environ.get(
 )
 REQUIRE_SERVICES = os.environ.get("FOYER_REQUIRE_SERVICES") == "1"
 
-
-def _redis_url_for_this_worker() -> None:
-    """Tests that use Redis empty their database: under pytest-xdist each worker gets its own
-    (db 15 for the first, 14 for the second, ...)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker.startswith("gw"):
-        return
-    base = os.environ.get("FOYER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    head, _, db = base.rpartition("/")
-    number = int(db) if db.isdigit() else 15
-    os.environ["FOYER_TEST_REDIS_URL"] = f"{head}/{number - int(worker[2:])}"
-
-
-_redis_url_for_this_worker()
 _missing: dict[str, str] = {}
 
 

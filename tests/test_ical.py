@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import vobject
 from icalendar import Calendar
 
 from integrations import ical
 from portal.models import Booking, Building, Desk, Floor, Room, Site, User
+from tests.ical_lint import vobject_read
 
 ORGANIZER = ical.Person("foyer@foyer.example.com", "Foyer")
 HOST = "foyer.example.com"
@@ -104,15 +104,6 @@ def lint(data: bytes, method: str) -> None:
         assert str(event["DTSTAMP"].to_ical().decode()).endswith("Z")
         uids.append(str(event["UID"]))
     assert len(uids) == len(set(uids)), "duplicate UIDs"
-
-
-def vobject_read(data: bytes) -> object:
-    """vobject keeps the first VTIMEZONE it saw for each TZID for the whole process and reads every
-    later document with it; forget them, so the offsets come from this document's VTIMEZONE."""
-    registry = vars(vobject.icalendar)["__tzidMap"]
-    for tzid in [tzid for tzid in registry if tzid != "UTC"]:
-        del registry[tzid]
-    return vobject.readOne(data.decode("utf-8"))
 
 
 def read_back(data: bytes) -> tuple[Calendar, object]:

@@ -21,7 +21,6 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -52,6 +51,7 @@ from portal.services.audit import Actor
 from portal.timezones import format_local, to_utc
 from tests import factories
 from tests.conftest import make_test_app, missing_service
+from tests.redis_databases import redis_test_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -62,9 +62,7 @@ WORKER_APP = os.environ.get("FOYER_TEST_WORKER_APP", "wsgi")
 
 
 def _jobs_redis_url() -> str:
-    """Redis database 14 on the test Redis host: the rate-limit tests flush database 15."""
-    base = urlsplit(os.environ.get("FOYER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
-    return urlunsplit((base.scheme, base.netloc, "/14", "", ""))
+    return redis_test_url("mail_and_jobs")
 
 
 # --- a real mail server ---------------------------------------------------------------------------

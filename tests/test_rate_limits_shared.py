@@ -13,8 +13,9 @@ import requests
 
 from tests.conftest import missing_service
 from tests.gunicorn_server import ROOT, running_gunicorn
+from tests.redis_databases import redis_test_url
 
-REDIS_URL = os.environ.get("FOYER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = redis_test_url("rate_limits")
 
 
 @pytest.fixture

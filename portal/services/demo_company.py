@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from portal.db import utcnow
 from portal.errors import RuleViolation
 from portal.models import Building, Desk, DeskAssignment, Floor, Role, Room, Site, User
-from portal.services import accounts, booking_rules, bookings
+from portal.services import access_control, accounts, booking_rules, bookings, demo_history
 from portal.services.audit import Actor
 from portal.timezones import to_utc
 
@@ -201,6 +201,9 @@ def seed_demo(session: Session) -> list[DemoLogin]:
     session.flush()
     logins = _logins(session, actor, sites)
     _demo_bookings(session, sites, people)
+    demo_history.seed_history(session, sites, people)  # months of past bookings for dashboards
+    access_control.seed_demo(session, sites[0])  # Berlin takes signed door events (README)
+    _demo_feed(session, sites)
     return logins
 
 
@@ -427,3 +430,27 @@ def _logins(session: Session, actor: Actor, sites: list[Site]) -> list[DemoLogin
             accounts.grant_role(session, actor, user, Role.ADMIN)
         logins.append(DemoLogin(role, email, name))
     return logins
+
+
+def _demo_feed(session: Session, sites: list[Site]) -> None:
+    """Lena Fischer follows a Berlin room in her calendar, so her Calendar feeds page is not empty
+    (its address was never shown: "New address" gives her one; "Subscribe to my bookings" is a
+    single click)."""
+    from portal.models.feeds import CalendarFeed
+    from portal.services import feeds
+
+    lena = session.scalar(select(User).where(User.email == "lena.fischer@example.com"))
+    room = session.scalar(select(Room).where(Room.site_id == sites[0].id).order_by(Room.name))
+    if lena is None or room is None:
+        return
+    if session.scalar(select(CalendarFeed.id).where(CalendarFeed.owner_id == lena.id)):
+        return
+    feeds.create(
+        session,
+        Actor.system("seed-demo"),
+        lena,
+        "resource",
+        privacy="details",
+        resource=room,
+        now=utcnow(),
+    )

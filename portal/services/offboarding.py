@@ -22,7 +22,15 @@ from portal.models import (
     TicketKind,
     User,
 )
-from portal.services import assets, audit, bookings, equipment_loans, series, tickets
+from portal.services import (
+    access_control,
+    assets,
+    audit,
+    bookings,
+    equipment_loans,
+    series,
+    tickets,
+)
 from portal.services.audit import Actor
 
 CATEGORY = "offboarding"
@@ -106,6 +114,8 @@ def offboard(session: Session, actor: Actor, user: User, now: datetime) -> Offbo
             after={"assignment": desk.assignment, "assigned_user": None, "reason": reason},
         )
         summary.desks_freed.append(desk.name)
+
+    access_control.user_deactivated(session, actor, user, now=now)  # badges revoked by a job
 
     held = assets.held_by(session, user)
     already = session.scalar(

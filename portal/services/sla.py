@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
@@ -38,13 +38,23 @@ def _open_intervals(site: Site, start: datetime) -> Iterator[tuple[datetime, dat
     """The site's opening hours as UTC intervals, from the day containing `start` onwards."""
     zone = ZoneInfo(site.time_zone)
     day = start.astimezone(zone).date()
+    closed = _holidays(site)
     for _ in range(3660):  # ten years of days: a site open on no weekday yields nothing
-        if str(day.isoweekday()) in site.open_weekdays and site.opens_at < site.closes_at:
+        if (
+            str(day.isoweekday()) in site.open_weekdays
+            and site.opens_at < site.closes_at
+            and day not in closed
+        ):
             opens = to_utc(datetime.combine(day, site.opens_at), zone)
             closes = to_utc(datetime.combine(day, site.closes_at), zone)
             if closes > start:
                 yield max(opens, start), closes
         day += timedelta(days=1)
+
+
+def _holidays(site: Site) -> set[date]:
+    """The site's holidays (portal/services/site_settings.py): closed, so no business time."""
+    return {holiday.day for holiday in getattr(site, "holidays", None) or ()}
 
 
 def add_business_minutes(site: Site, start: datetime, minutes: int) -> datetime:

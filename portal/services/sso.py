@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from portal.db import utcnow
 from portal.errors import RuleViolation
 from portal.models import ExternalIdentity, Role, Site, User
+from portal.models.budgets import SsoGroupRole
 from portal.services import accounts, audit
 from portal.services.audit import Actor
 
@@ -118,6 +119,7 @@ def sign_in_from_claims(
         session.flush()
         audit.record(session, actor, "sso.linked", user, after={"issuer": issuer})
     _update_profile(session, actor, user, email=email, name=name, claims=claims)
+    group_roles = effective_group_roles(session, group_roles)
     _sync_group_roles(session, actor, user, _claim_groups(claims, groups_claim), group_roles)
     identity.last_login_at = utcnow()
     return user
@@ -174,4 +176,87 @@ def _sync_group_roles(
                 user,
                 before={"role": grant.role, "site_id": grant.site_id, "source": "sso"},
             )
+    session.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Mappings kept in the database (admins: Settings › Single sign-on). While none is stored, the
+# FOYER_OIDC_GROUP_ROLES variable's mappings apply; once any is stored, only the stored ones do,
+# so an admin can withdraw a mapping the variable makes (the page offers to copy the variable's).
+
+
+def stored_group_roles(session: Session) -> list[SsoGroupRole]:
+    return list(
+        session.scalars(select(SsoGroupRole).order_by(SsoGroupRole.group_name, SsoGroupRole.role))
+    )
+
+
+def effective_group_roles(session: Session, from_environment: list[GroupRole]) -> list[GroupRole]:
+    """The mappings that apply at sign-in: the stored ones, or else the variable's."""
+    rows = session.execute(
+        select(SsoGroupRole.group_name, SsoGroupRole.role, Site.slug).outerjoin(
+            Site, Site.id == SsoGroupRole.site_id
+        )
+    ).all()
+    if not rows:
+        return from_environment
+    return [GroupRole(group, Role(role), slug) for group, role, slug in rows]
+
+
+def add_group_role(
+    session: Session, actor: Actor, *, group: str, role: str, site_id: int | None
+) -> SsoGroupRole:
+    group = group.strip()
+    errors: dict[str, str] = {}
+    if not group:
+        errors["group"] = "Enter the group's name exactly as the provider sends it."
+    elif len(group) > 200:
+        errors["group"] = "Use at most 200 characters."
+    if role not in {Role.ADMIN.value, Role.COORDINATOR.value}:
+        errors["role"] = "Choose admin or coordinator."
+    site = session.get(Site, site_id) if site_id is not None else None
+    if role == Role.COORDINATOR and site is None:
+        errors["site"] = (
+            "Choose the site this group coordinates."
+            if site_id is None
+            else ("That site does not exist.")
+        )
+    if role == Role.ADMIN:
+        site = None  # admins cover every site
+    if not errors and session.scalar(
+        select(SsoGroupRole.id).where(
+            SsoGroupRole.group_name == group,
+            SsoGroupRole.role == role,
+            SsoGroupRole.site_id.is_(None) if site is None else SsoGroupRole.site_id == site.id,
+        )
+    ):
+        errors["group"] = f"“{group}” already maps to that role."
+    if errors:
+        raise RuleViolation(errors, "sso_group_role")
+    mapping = SsoGroupRole(group_name=group, role=role, site_id=site.id if site else None)
+    session.add(mapping)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "sso_group_role.added",
+        mapping,
+        after={"group": group, "role": role, "site": site.slug if site else None},
+    )
+    return mapping
+
+
+def remove_group_role(session: Session, actor: Actor, mapping: SsoGroupRole) -> None:
+    audit.record(
+        session,
+        actor,
+        "sso_group_role.removed",
+        mapping,
+        before={
+            "group": mapping.group_name,
+            "role": mapping.role,
+            "site": mapping.site.slug if mapping.site else None,
+        },
+    )
+    session.delete(mapping)
     session.flush()

@@ -43,7 +43,14 @@ from portal.models import (
     VisitorAgreement,
     VisitStatus,
 )
-from portal.services import audit, image_uploads, kiosk_devices, notices, visitor_mail
+from portal.services import (
+    access_control,
+    audit,
+    image_uploads,
+    kiosk_devices,
+    notices,
+    visitor_mail,
+)
 from portal.services.audit import Actor
 from portal.timezones import local_day_bounds, to_utc
 
@@ -213,6 +220,7 @@ def invite(
     visit.site = site
     visit.host = host
     visitor_mail.invitation(session, visit, kiosk_devices.format_code(code))
+    access_control.visit_invited(session, visit, now=now)  # a badge, if the site grants then
     audit.record(
         session,
         actor,
@@ -240,6 +248,7 @@ def cancel_invitation(session: Session, actor: Actor, visit: Visit, *, now: date
     visit.status = VisitStatus.CANCELLED
     visit.code_hash = None  # the code stops working at once
     visitor_mail.invitation_cancelled(session, visit)
+    access_control.visit_ended(session, visit, now=now)
     audit.record(session, actor, "visit.cancelled", visit)
 
 
@@ -770,6 +779,7 @@ def _admit(
         visitor_mail.arrived(session, visit)
     if visit.badge_state == BadgeState.QUEUED:
         session.info.setdefault(BADGES_PENDING, set()).add(visit.id)
+    access_control.visit_checked_in(session, visit, now=now)  # queued: the kiosk never waits
     audit.record(
         session,
         actor,
@@ -906,6 +916,7 @@ def check_out(
     session.refresh(visit)
     if done:
         audit.record(session, actor, "visit.checked_out", visit, after={"method": method})
+        access_control.visit_ended(session, visit, now=now)
     return bool(done)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from portal.limits import limiter
 from tests.browser.live import (
     CHROMIUM,
     VIEWPORTS,
@@ -141,13 +142,18 @@ def watchdog() -> Watchdog:
 @pytest.fixture
 def page(chromium: Any, live_server: LiveServer, screen: str, watchdog: Watchdog) -> Iterator[Any]:
     context = new_context(chromium, live_server.url, screen)
-    context.set_default_timeout(5_000)
+    # Generous: under pytest-xdist another worker shares the two cores with the live server.
+    context.set_default_timeout(10_000)
     context.expose_function("__foyerCspViolation", watchdog.csp_violation)
     context.add_init_script(WATCH_CSP)
     browser_page = context.new_page()
     browser_page.on("console", watchdog.on_console)
     browser_page.on("pageerror", lambda error: watchdog.problems.append(f"script error: {error}"))
     live_server.errors.records.clear()
+    # Flask-Limiter is one object per process and takes the settings of the app created last
+    # (another test's, with limits on); the live demo app has them off, as each test signs in
+    # at two screen sizes.
+    limiter.enabled = False
     yield browser_page
     context.close()
     _fail_if_unclean(watchdog, live_server)  # anything that arrived after the test's own check
