@@ -22,3 +22,21 @@ accesslog = "-"
 errorlog = "-"
 # The request id ties an access-log line to the app's log lines and audit events.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
+
+# /metrics sums request latency over every worker of this host when PROMETHEUS_MULTIPROC_DIR is
+# set: the folder must start empty (old files would be summed in), and a worker that exits must
+# be marked dead so its live gauges stop counting.
+def on_starting(_server: object) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder and os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+
+
+def child_exit(_server: object, worker: object) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
