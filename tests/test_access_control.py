@@ -626,3 +626,58 @@ def test_the_demo_seed_gives_berlin_a_documented_webhook_secret(tmp_path: Path):
                 access_control.webhook_secret(row, _key(app)) == access_control.DEMO_WEBHOOK_SECRET
             )
     app.extensions["foyer.engine"].dispose()
+
+
+def test_the_roll_call_counts_who_badged_in_today_booking_or_not(db, app, reference):
+    """An evacuation counts people: the last read of the day decides, whether or not they booked."""
+    lobby = _lobby(db, app, reference)
+    factories.user(db, name="Ines Inside", email="ines@example.com", home_site=lobby.site)
+    factories.user(db, name="Otto Outside", email="otto@example.com", home_site=lobby.site)
+    db.commit()
+    now = utcnow()
+    actor = Actor.system("tests")
+
+    def read(event_id: str, person: str, direction: str, minutes_ago: int) -> None:
+        data = access_control.DoorEventData(
+            event_id, person, "Main entrance", direction, now - timedelta(minutes=minutes_ago)
+        )
+        access_control.record_door_event(db, actor, lobby.site, data, source="csv", now=now)
+
+    read("r1", "ines@example.com", "in", 30)
+    read("r2", "otto@example.com", "in", 40)
+    read("r3", "otto@example.com", "out", 10)
+    db.commit()
+    roll = visitors.roll_call(db, lobby.site, now=now)
+    names = {person.name: person for person in roll.employees}
+    assert "Ines Inside" in names and "Otto Outside" not in names
+    assert "badged in at Main entrance" in names["Ines Inside"].detail
+    assert names["Ines Inside"].since == now - timedelta(minutes=30)
+    assert roll.missing == 1  # nobody has accounted for her yet
+
+
+def test_retention_blanks_who_visitors_and_strangers_were_at_the_doors(db, app, reference):
+    lobby = _lobby(db, app, reference)
+    employee = factories.user(db, name="Ed Employee", email="ed@example.com", home_site=lobby.site)
+    db.commit()
+    now = utcnow()
+    long_ago = now - timedelta(days=lobby.site.visitor_retention_days + 3)
+    actor = Actor.system("tests")
+    for event_id, person, at in [
+        ("old-stranger", "stranger@example.org", long_ago),
+        ("old-employee", "ed@example.com", long_ago),
+        ("new-stranger", "stranger@example.org", now - timedelta(hours=1)),
+    ]:
+        data = access_control.DoorEventData(event_id, person, "Side door", "in", at)
+        access_control.record_door_event(db, actor, lobby.site, data, source="csv", now=at)
+    db.commit()
+
+    visitors.erase_expired(db, now=now)
+    db.commit()
+    people = dict(db.execute(select(DoorEvent.event_id, DoorEvent.person)).all())
+    assert people["old-stranger"] == ""  # past retention: who it was is gone
+    assert people["new-stranger"] == "stranger@example.org"  # still within retention
+    assert people["old-employee"] == "ed@example.com"  # employees are not visitor data
+    assert employee.id == db.scalar(
+        select(DoorEvent.user_id).where(DoorEvent.event_id == "old-employee")
+    )
+    assert db.scalar(select(func.count()).select_from(DoorEvent)) == 3  # the counts stay

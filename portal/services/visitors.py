@@ -43,6 +43,7 @@ from portal.models import (
     VisitorAgreement,
     VisitStatus,
 )
+from portal.models.access_control import DoorEvent
 from portal.services import (
     access_control,
     audit,
@@ -1034,7 +1035,42 @@ def roll_call(session: Session, site: Site, *, now: datetime) -> RollCall:
                 since,
                 f"user:{user_id}" in marks,
             )
-    return RollCall(site, day, visitors, list(employees.values()))
+    # Where the doors report badge reads: whoever's last read today was "in" is inside, booking
+    # or not (an evacuation counts people, not bookings).
+    last_read: dict[int, tuple[str, str, str, str, datetime]] = {}
+    for user_id, name, department, door, direction, at in session.execute(
+        select(
+            User.id,
+            User.name,
+            User.department,
+            DoorEvent.door,
+            DoorEvent.direction,
+            DoorEvent.occurred_at,
+        )
+        .join(User, User.id == DoorEvent.user_id)
+        .where(
+            DoorEvent.site_id == site.id,
+            DoorEvent.occurred_at >= start,
+            DoorEvent.occurred_at < min(end, now),
+        )
+        .order_by(DoorEvent.occurred_at, DoorEvent.id)
+    ):
+        last_read[user_id] = (name, department, door, direction, at)
+    for user_id, (name, department, door, direction, at) in sorted(
+        last_read.items(), key=lambda item: (item[1][0], item[0])
+    ):
+        if direction == "in" and user_id not in employees:
+            employees[user_id] = OnSite(
+                f"user:{user_id}",
+                name,
+                " · ".join(
+                    p for p in (department, f"badged in at {door}" if door else "badged in") if p
+                ),
+                at,
+                f"user:{user_id}" in marks,
+            )
+    ordered = sorted(employees.values(), key=lambda person: (person.name, person.subject))
+    return RollCall(site, day, visitors, ordered)
 
 
 def mark_accounted(
@@ -1081,6 +1117,19 @@ def erase_expired(session: Session, *, now: datetime) -> int:
                 Visit.status != VisitStatus.CHECKED_IN,
             )
         ).all()
+        # Door reads by visitors or by people Foyer does not know carry who they were (an e-mail,
+        # a name in the outcome): blanked with the same retention; the time and door stay for counts.
+        session.execute(
+            update(DoorEvent)
+            .where(
+                DoorEvent.site_id == site.id,
+                DoorEvent.occurred_at < local_day_bounds(cutoff, ZoneInfo(site.time_zone))[0],
+                or_(DoorEvent.visit_id.is_not(None), DoorEvent.user_id.is_(None)),
+                DoorEvent.person != "",
+            )
+            .values(person="", outcome="")
+            .execution_options(synchronize_session=False)
+        )
         if not ids:
             continue
         for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
