@@ -784,3 +784,31 @@ def test_a_room_linked_to_google_workspace_shows_bookings_made_on_either_side(db
     room_answer = next(a for a in workspace.events[clash["id"]]["attendees"] if a.get("resource"))
     assert room_answer["responseStatus"] == "declined" and room_answer["comment"]
     assert _sync(db, link.id).pushed == 0
+
+
+def test_the_engine_waits_as_long_as_a_throttling_vendor_asks(db, m365):
+    """A 429 with Retry-After: 600 puts the next attempt 10 minutes out, not the 30 s backoff."""
+    from portal.db import utcnow
+    from portal.models.calendar_sync import CalendarLink
+    from portal.services import calendar_sync
+
+    link, _booking, _room, _day = _link_and_book(
+        db,
+        "m365",
+        {
+            "tenant_id": m365.tenant_id,
+            "client_id": m365.client_id,
+            "mailbox": m365.mailboxes[0],
+            "login_base": m365.login_base,
+            "graph_base": m365.graph_base,
+        },
+        m365.client_secret,
+    )
+    m365.fail("429", path_contains="/calendarView/delta", retry_after=600)
+    db.commit()
+    result = calendar_sync.sync_link(db, APP_KEY, link.id, force=True)
+    assert not result.ok and "retry after 600 s" in result.error
+    db.expire_all()
+    stored = db.get(CalendarLink, link.id)
+    assert (stored.state, stored.failures) == ("retrying", 1)
+    assert (stored.next_attempt_at - utcnow()).total_seconds() > 550  # the backoff alone: 30 s

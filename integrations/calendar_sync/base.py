@@ -18,9 +18,10 @@ class SyncError(Exception):
     """The server could not be used. `transient` errors (timeouts, 429, 5xx) are retried with
     backoff; the others (401, 403, malformed data) wait for an admin to fix the link."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.transient = transient
+        self.retry_after = retry_after  # seconds the server asked us to wait (429/503), if any
 
 
 class Gone(SyncError):

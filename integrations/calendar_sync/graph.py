@@ -466,14 +466,12 @@ def _token_error(body: Any) -> str:
 
 
 def _http_error(message: str, *, transient: bool, response: requests.Response) -> SyncError:
-    """A SyncError carrying the server's Retry-After in seconds as `retry_after` (None without
-    one): base.SyncError has no field for it, and the engine's backoff should honour it."""
+    """A SyncError carrying the server's Retry-After in seconds (None without one): the engine
+    waits at least that long before the next attempt."""
     delay = retry_after_seconds(response.headers.get("Retry-After"))
     if delay is not None:
         message = f"{message} (the server asks to retry after {delay:g} s)"
-    error = SyncError(message, transient=transient)
-    error.retry_after = delay  # type: ignore[attr-defined]
-    return error
+    return SyncError(message, transient=transient, retry_after=delay)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

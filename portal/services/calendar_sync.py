@@ -56,6 +56,7 @@ PULL_EVERY = timedelta(minutes=1)
 LEASE = timedelta(minutes=5)  # far longer than a round with its timeouts
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
+MAX_RETRY_AFTER = 6 * 3600  # seconds: a Retry-After beyond this is a server's mistake
 FAILING_AFTER = 5  # consecutive transient failures before the link shows as failing
 PUSH_FROM = timedelta(days=1)  # bookings that ended longer ago are history: not pushed
 ACTOR = Actor.system("calendar sync")
@@ -424,7 +425,10 @@ def _fail(link: CalendarLink, now: datetime, exc: SyncError, result: SyncResult)
     if link.state != LinkState.PAUSED:
         gives_up = not exc.transient or link.failures >= FAILING_AFTER
         link.state = LinkState.FAILING if gives_up else LinkState.RETRYING
-    link.next_attempt_at = now + retry_delay(link.failures)
+    wait = retry_delay(link.failures)
+    if exc.retry_after:  # the server said how long (429/503 Retry-After): never sooner
+        wait = max(wait, timedelta(seconds=min(exc.retry_after, MAX_RETRY_AFTER)))
+    link.next_attempt_at = now + wait
     link.claimed_until = None
     result.ok = False
     result.error = link.last_error
