@@ -812,3 +812,49 @@ def test_the_engine_waits_as_long_as_a_throttling_vendor_asks(db, m365):
     stored = db.get(CalendarLink, link.id)
     assert (stored.state, stored.failures) == ("retrying", 1)
     assert (stored.next_attempt_at - utcnow()).total_seconds() > 550  # the backoff alone: 30 s
+
+
+def test_an_admin_links_a_room_to_microsoft_365_and_to_google_from_the_admin_view(
+    db, client, admin, m365, workspace
+):
+    """The form, the Test connection button and Sync now, as an admin uses them."""
+    import json
+
+    from portal.models.calendar_sync import CalendarLink
+    from tests import factories
+
+    aurora = factories.room(db, name="Aurora")
+    borealis = factories.room(db, name="Borealis", site=aurora.site)
+    db.commit()
+    client.sign_in(admin.email)
+    forms = {
+        aurora.id: {
+            "provider": "m365",
+            "m365_tenant_id": m365.tenant_id,
+            "m365_client_id": m365.client_id,
+            "m365_mailbox": m365.mailboxes[0],
+            "m365_login_base": m365.login_base,
+            "m365_graph_base": m365.graph_base,
+            "secret": m365.client_secret,
+        },
+        borealis.id: {
+            "provider": "google",
+            "google_calendar_id": workspace.calendars[0],
+            "google_api_base": workspace.api_base,
+            "secret": json.dumps(workspace.service_account_info()),
+        },
+    }
+    for room_id, fields in forms.items():
+        saved = client.submit("/admin/calendars/", {"resource": room_id, **fields})
+        assert saved.status_code == 303, saved.get_data(as_text=True)[:400]
+        link_url = saved.headers["Location"]
+        page = client.get(link_url).get_data(as_text=True)
+        assert fields["secret"][:12] not in page  # write-only
+        tested = client.submit(link_url + "/test")
+        assert "Connected" in client.get(tested.headers["Location"]).get_data(as_text=True)
+        synced = client.submit(link_url + "/sync")
+        assert "Synced:" in client.get(synced.headers["Location"]).get_data(as_text=True)
+    links = {link.resource_id: link for link in db.query(CalendarLink).all()}
+    assert (links[aurora.id].provider, links[borealis.id].provider) == ("m365", "google")
+    assert all(link.last_error in ("", None) for link in links.values())
+    assert m365.client_secret not in json.dumps(links[aurora.id].settings)
