@@ -28,7 +28,8 @@ from werkzeug.serving import make_server
 
 from integrations.access_control import webhook_signature
 from integrations.access_control.base import AccessError, CredentialRequest
-from integrations.access_control.rest import RestAccessProvider, retry_after_seconds
+from integrations.access_control.rest import RestAccessProvider
+from integrations.retry_after import retry_after_seconds
 from portal import create_app
 from portal.db import utcnow
 from portal.limits import limiter

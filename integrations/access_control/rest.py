@@ -12,17 +12,16 @@ README shows it in full). JSON over HTTPS, the API key in a header:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from integrations.access_control.base import AccessError, CredentialRequest
+from integrations.retry_after import retry_after_seconds
 
 API_KEY_HEADER = "X-Api-Key"
 TIMEOUT = (5, 15)  # connect, read (seconds): a job waits, never a visitor
-MAX_RETRY_AFTER = 3600.0
 
 
 def check_base_url(url: str) -> str:
@@ -117,23 +116,6 @@ class RestAccessProvider:
                 f"the request was refused ({status}): {_detail(response)}", transient=False
             )
         return response
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds from now: either delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _detail(response: requests.Response) -> str:

@@ -24,6 +24,13 @@ class SyncError(Exception):
         self.retry_after = retry_after  # seconds the server asked us to wait (429/503), if any
 
 
+def throttled(message: str, *, transient: bool, retry_after: float | None) -> SyncError:
+    """A SyncError for an HTTP refusal, naming the server's Retry-After when it sent one."""
+    if retry_after is not None:
+        message = f"{message} (the server asks to retry after {retry_after:g} s)"
+    return SyncError(message, transient=transient, retry_after=retry_after)
+
+
 class Gone(SyncError):
     """The sync token expired (HTTP 410 / Graph `syncStateNotFound`): do a full listing."""
 

@@ -26,7 +26,6 @@ import threading
 import time
 from contextlib import suppress
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,8 +35,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from integrations.calendar_sync.base import Changes, Gone, RemoteEvent, SyncError
+from integrations.calendar_sync.base import Changes, Gone, RemoteEvent, SyncError, throttled
 from integrations.ical import CalendarEvent, EventStatus
+from integrations.retry_after import retry_after_seconds
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
@@ -47,7 +47,6 @@ TOKEN_EARLY_EXPIRY = 60
 PAGE_SIZE = 250
 MAX_PAGES = 500
 PAST_CUTOFF = timedelta(days=1)
-MAX_RETRY_AFTER = 3600.0
 # 403 reasons that mean "slow down", not "you may not" (Google's "Handle API errors" guide).
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
 
@@ -514,28 +513,9 @@ def _google_error(body: Any) -> tuple[str, str]:
 
 
 def _http_error(message: str, *, transient: bool, response: requests.Response) -> SyncError:
-    """A SyncError carrying the server's Retry-After in seconds (None without one): the engine
-    waits at least that long before the next attempt."""
+    """The engine waits at least as long as the server's Retry-After asks."""
     delay = retry_after_seconds(response.headers.get("Retry-After"))
-    if delay is not None:
-        message = f"{message} (the server asks to retry after {delay:g} s)"
-    return SyncError(message, transient=transient, retry_after=delay)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (both forms of RFC 9110: a number or an HTTP date), capped."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max((when - datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+    return throttled(message, transient=transient, retry_after=delay)
 
 
 def _short(exc: BaseException) -> str:

@@ -27,7 +27,6 @@ import threading
 import time
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,15 +34,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from integrations.calendar_sync.base import Changes, Gone, RemoteEvent, SyncError
+from integrations.calendar_sync.base import Changes, Gone, RemoteEvent, SyncError, throttled
 from integrations.ical import CalendarEvent, EventStatus
+from integrations.retry_after import retry_after_seconds
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 TOKEN_VERSION = "graph1"  # noqa: S105 - prefix of our sync tokens, so a token of another shape is refused
 PAGE_SIZE = 100  # Prefer: odata.maxpagesize
 MAX_PAGES = 500  # a server that never ends a round is broken, not busy
 TOKEN_EARLY_EXPIRY = 60  # seconds: renew a little before Azure's token really expires
-MAX_RETRY_AFTER = 3600.0
 
 
 def _uid_from_foyer(value: str) -> bool:
@@ -466,28 +465,9 @@ def _token_error(body: Any) -> str:
 
 
 def _http_error(message: str, *, transient: bool, response: requests.Response) -> SyncError:
-    """A SyncError carrying the server's Retry-After in seconds (None without one): the engine
-    waits at least that long before the next attempt."""
+    """The engine waits at least as long as the server's Retry-After asks."""
     delay = retry_after_seconds(response.headers.get("Retry-After"))
-    if delay is not None:
-        message = f"{message} (the server asks to retry after {delay:g} s)"
-    return SyncError(message, transient=transient, retry_after=delay)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (both forms of RFC 9110: a number or an HTTP date), capped."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max((when - datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+    return throttled(message, transient=transient, retry_after=delay)
 
 
 def _short(exc: BaseException) -> str:
