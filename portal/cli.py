@@ -34,13 +34,15 @@ def register_commands(app: Flask) -> None:
         from pathlib import Path
 
         from portal.db import utcnow
-        from portal.services import demo_service_desk, demo_visitors
+        from portal.services import demo_history, demo_service_desk, demo_visitors
 
         uploads = Path(current_app.extensions["foyer.settings"].instance_path) / "uploads"
         with _writer() as session, session.begin():
             logins = demo_company.seed_demo(session)
             kiosks = demo_visitors.seed_visitors(session, utcnow())
             desk = demo_service_desk.seed_service_desk(session, utcnow(), uploads)
+            demo_history.seed_spend(session)  # needs the catalog: months of spend and budgets
+            demo_history.seed_tickets_and_visits(session)  # months of tickets and visits
         click.echo("\nDemo company loaded. Sign in at http://127.0.0.1:5000 with:")
         for login in logins:
             click.echo(

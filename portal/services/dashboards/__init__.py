@@ -13,7 +13,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from portal.services.dashboards import desks, rollups, rooms
+from portal.services.dashboards import (
+    desks,
+    occupancy,
+    rollups,
+    rooms,
+    service_desk,
+    spend,
+    visitors,
+)
 from portal.services.dashboards.period import Period
 from portal.services.dashboards.scope import Scope
 from portal.services.dashboards.values import DashboardData
@@ -52,6 +60,39 @@ DASHBOARDS: dict[str, Dashboard] = {
             uses_floor=True,
             rollups=True,
             headline="occupancy",
+        ),
+        Dashboard(
+            "service-desk",
+            "Service desk",
+            "Requests and issues opened and closed by category and site, first-response and "
+            "resolution SLAs met and missed, the backlog by age and the top problem locations.",
+            service_desk.build,
+            headline="sla_missed",
+        ),
+        Dashboard(
+            "visitors",
+            "Visitors",
+            "Visits by day and by host department, average visit length, pre-registered against "
+            "walk-in visits, and deny-list stops at the kiosk.",
+            visitors.build,
+            headline="visits",
+        ),
+        Dashboard(
+            "spend",
+            "Spend and stock",
+            "Fulfilled spend by category and month against the budgets, over-budget months "
+            "flagged, top items, stock value and items to reorder.",
+            spend.build,
+            headline="spend",
+        ),
+        Dashboard(
+            "occupancy",
+            "Occupancy",
+            "Who came in, from badge events: people per day, the peak hour, and badge-ins "
+            "against desk check-ins. Sites with an access-control integration only.",
+            occupancy.build,
+            rollups=True,  # desk check-ins come from the desk roll-ups
+            headline="people_per_day",
         ),
     )
 }

@@ -29,7 +29,10 @@ STREAM_BATCH = 2000
 
 def _line(cells: list[object]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow([csv_safe("" if c is None else c) for c in cells])
+    # Numbers are written as numbers: a negative variance is not a formula.
+    csv.writer(buffer).writerow(
+        [c if isinstance(c, int | float) else csv_safe("" if c is None else c) for c in cells]
+    )
     return buffer.getvalue()
 
 

@@ -129,6 +129,183 @@ FORMULAS: tuple[Formula, ...] = (
         "The ten rooms with the most booked hours in the period, with their occupancy (booked "
         "hours ÷ the room's available hours).",
     ),
+    # Spend and stock
+    Formula(
+        "spend_fulfilled",
+        "Spend and stock",
+        "Fulfilled spend",
+        "The sum of quantity × unit price (the price recorded when the item was requested) of "
+        "every request line handed over (fulfilled) in the period's calendar months, by the local "
+        "month of its hand-over at the site. Spend is counted in whole calendar months, because "
+        "budgets are monthly: a period touching any day of a month counts that whole month. The "
+        "comparison is the same number of months just before. Declined, cancelled and not yet "
+        "handed-over lines are not spend.",
+    ),
+    Formula(
+        "spend_budget",
+        "Spend and stock",
+        "Budget and variance",
+        "Budget is the sum of the monthly budgets set for the site and catalog category in the "
+        "months counted. Variance = budget − fulfilled spend: negative means over budget. A "
+        "category is over budget in a month when its spend in that month is more than its budget "
+        'for that month; spend in a category with no budget that month is shown as "no budget", '
+        "never as over.",
+    ),
+    Formula(
+        "spend_top_items",
+        "Spend and stock",
+        "Top items",
+        "The ten catalog items with the most fulfilled spend in the months counted, with the "
+        "quantity handed over.",
+    ),
+    Formula(
+        "stock_value",
+        "Spend and stock",
+        "Stock value",
+        "Items on the shelf now × their current catalog price, summed over the site's stock "
+        "levels (reserved items still count: they are on the shelf until handed over). It is a "
+        "value today, not for the period, so it has no comparison.",
+    ),
+    Formula(
+        "stock_below_reorder",
+        "Spend and stock",
+        "Items below reorder point",
+        "Stock levels with a reorder point above zero whose available stock (on hand minus "
+        "reserved, never below zero) is at or below the reorder point: the same rule as the "
+        "inventory page. Counted today.",
+    ),
+    # Occupancy
+    Formula(
+        "occupancy_people",
+        "Occupancy",
+        "People badged in",
+        "Distinct badge holders (employees and visitors, by the person the access-control "
+        "system reports) with at least one entry (direction in) at the site's doors on a local "
+        "day, added up over the days of the period; the average is over the days with any "
+        "entry. Only sites whose access-control integration is set up (door events by webhook "
+        "or CSV import) are counted; other sites have no door data and are named, not shown as "
+        "zero.",
+    ),
+    Formula(
+        "occupancy_peak_hour",
+        "Occupancy",
+        "Peak hour",
+        "Entries (direction in, every badge read counted) by local hour of the day over the "
+        "period; the peak hour is the hour with the most entries.",
+    ),
+    Formula(
+        "occupancy_desk_ratio",
+        "Occupancy",
+        "Badge-ins vs desk check-ins",
+        "Per day: people badged in against checked-in desk-days (desks with at least one "
+        "checked-in booking that day) at the sites with door data. Desk check-ins per person "
+        "badged in = checked-in desk-days ÷ people-days badged in: below 100% means people came "
+        "in without checking in at a desk (or sat elsewhere).",
+    ),
+    # Visitors
+    Formula(
+        "visitor_visits",
+        "Visitors",
+        "Visits",
+        "Visits that arrived (checked in at the kiosk or by reception, whether checked out since "
+        "or not) on a local day of the period, by the visit's day at its site. Pre-registered "
+        "visits were invited by a host beforehand; walk-ins registered at the kiosk. Invitations "
+        "nobody came for, cancelled invitations and deny-list stops are not visits. Visits whose "
+        "personal data the retention job erased still count.",
+    ),
+    Formula(
+        "visitor_length",
+        "Visitors",
+        "Average visit length",
+        "Checked-out time minus checked-in time, averaged over the visits of the period that have "
+        "both (visitors still in the building are left out). It is elapsed time, so a visit over "
+        "a night the clocks change is an hour shorter or longer on the clock than in reality. "
+        "Visits checked out automatically at the site's closing time count until then.",
+    ),
+    Formula(
+        "visitor_pre_registered",
+        "Visitors",
+        "Pre-registered share",
+        "Pre-registered visits ÷ all visits (pre-registered + walk-in) of the period.",
+    ),
+    Formula(
+        "visitor_deny_stops",
+        "Visitors",
+        "Deny-list stops",
+        "Kiosk check-ins stopped because the visitor matched an active deny-list entry (by name or "
+        "e-mail, ignoring case, accents and spacing): visits with status denied on a local day of "
+        "the period. The visit row records the stop (and which entry matched); the audit trail "
+        "holds the same event as visit.denied.",
+    ),
+    Formula(
+        "visitor_departments",
+        "Visitors",
+        "Visits by host department",
+        "Visits of the period by the department of the host they came to see, as the host's "
+        "profile says today (people who changed department count under the new one). The "
+        "twelve departments with the most visits are shown; the rest are added up.",
+    ),
+    # Service desk
+    Formula(
+        "ticket_opened",
+        "Service desk",
+        "Opened",
+        "Requests, facility issues and return tasks created in the period (from local midnight "
+        "of its first day to local midnight after its last day, at each ticket's site), by "
+        "category and site, whatever happened to them since.",
+    ),
+    Formula(
+        "ticket_closed",
+        "Service desk",
+        "Closed",
+        "Tickets finished in the period: resolved, delivered, declined, closed or cancelled, at "
+        "the time they were first finished (resolved, else closed). A ticket reopened and not "
+        "finished again is not counted.",
+    ),
+    Formula(
+        "ticket_first_response_sla",
+        "Service desk",
+        "First-response SLA attainment",
+        "Met ÷ (met + missed), over the tickets whose first-response deadline fell in the period. "
+        "Met: staff first answered (a comment, a status change or an assignment the requester "
+        "sees) at or before the deadline. Missed: the first answer came after the deadline, or "
+        "none came and the deadline has passed. A ticket withdrawn unanswered before its "
+        "deadline is neither. Deadlines count in the site's business hours and move on while "
+        "the ticket waits on the requester.",
+    ),
+    Formula(
+        "ticket_resolution_sla",
+        "Service desk",
+        "Resolution SLA attainment",
+        "Met ÷ (met + missed), over the tickets whose resolution deadline fell in the period. "
+        "Met: resolved, delivered, declined or closed at or before the deadline. Missed: finished "
+        "(cancellations included) after the deadline, or still open with the deadline passed. A "
+        "ticket waiting on the requester (its clock paused) and one cancelled before its "
+        "deadline are neither.",
+    ),
+    Formula(
+        "ticket_sla_missed",
+        "Service desk",
+        "Tickets that missed an SLA",
+        "Tickets that missed their first-response deadline or their resolution deadline (as "
+        "defined above) falling in the period, each ticket counted once.",
+    ),
+    Formula(
+        "ticket_backlog",
+        "Service desk",
+        "Backlog by age",
+        "Tickets open at the end of the period's last day (created before then and not finished "
+        "by then), by their age at that moment: under 1 day, 1-3 days, 3-7 days, 1-2 weeks, "
+        "2-4 weeks, 4 weeks or more. The comparison is the backlog at the end of the previous "
+        "period. A ticket reopened later and finished again counts by its last finish.",
+    ),
+    Formula(
+        "ticket_locations",
+        "Service desk",
+        "Top problem locations",
+        "Facility issues reported in the period by the room or desk given (or the floor alone), "
+        "the ten places with the most, with how many of them were still open at the period's end.",
+    ),
 )
 
 BY_ID = {formula.id: formula for formula in FORMULAS}

@@ -16,7 +16,13 @@ LEFT = 52
 RIGHT = 12
 TOP = 14
 BOTTOM = 46
-MAX_LABELS = 8  # category labels under the x axis; the rest are in the table
+# Phones get their own drawing, 360 units wide, so it is drawn near 1:1 on a 390 px screen and a
+# 12-unit label is a 12 px label (a 720-unit chart shrunk to half made every label 6 px).
+NARROW_WIDTH = 360
+NARROW_HEIGHT = 240
+NARROW_LEFT = 44
+HORIZONTAL_MAX = 12  # up to this many categories, a phone shows horizontal bars, labels in full
+CHAR_WIDTH = 6.6  # average advance of a 12-unit label character (system sans-serif)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Rect:
 class XLabel:
     x: float
     text: str
+    y: float = 0.0  # horizontal bars: the line the label sits on
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ class Plot:
     lines: list[Line]
     cells: list[Cell]
     row_labels: list[tuple[float, str]]
+    horizontal: bool = False  # bars grow to the right, each under its full label
+    narrow: bool = False
 
 
 def nice_ceiling(value: float) -> float:
@@ -113,15 +122,22 @@ def fit(text: str, characters: int) -> str:
     return text if len(text) <= characters else text[: characters - 1].rstrip() + "…"
 
 
-def _label_every(count: int) -> int:
-    return max(1, math.ceil(count / MAX_LABELS))
+def _label_every(labels: list[str], band: float) -> int:
+    """Label every n-th category so that neighbouring labels never touch."""
+    longest = max((len(label) for label in labels), default=1)
+    return max(1, math.ceil((longest * CHAR_WIDTH + 10) / max(band, 1)))
 
 
-def layout(chart: Chart) -> Plot:
+def layout(chart: Chart, narrow: bool = False) -> Plot:
+    """The wide drawing (720 units), or with `narrow` the phone drawing (360 units)."""
     if chart.kind == "heatmap":
-        return _heatmap(chart)
-    plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
+        return _heatmap_narrow(chart) if narrow else _heatmap(chart)
+    if narrow and chart.kind in ("bar", "stacked") and len(chart.categories) <= HORIZONTAL_MAX:
+        return _horizontal(chart)
+    width, height = (NARROW_WIDTH, NARROW_HEIGHT) if narrow else (WIDTH, HEIGHT)
+    left = NARROW_LEFT if narrow else LEFT
+    plot_w = width - left - RIGHT
+    plot_h = height - TOP - BOTTOM
     n = max(len(chart.categories), 1)
     if chart.kind == "stacked":
         totals = [sum(s.values[i] or 0 for s in chart.series) for i in range(len(chart.categories))]
@@ -138,11 +154,13 @@ def layout(chart: Chart) -> Plot:
 
     ticks = [Tick(v, y_of(v), format_number(v, chart.unit)) for v in values]
     band = plot_w / n
-    every = _label_every(n)
-    room = max(int(band * every / 7.5), 4)  # characters that fit under the bar group
+    # Day labels ("Mon 3 Nov") are short; long ones (zones) are cut to fit one band group,
+    # then spaced so that neighbours never overlap (the table has every label in full).
+    labels = [fit(label, 16) for label in chart.categories]
+    every = _label_every(labels, band)
     x_labels = [
-        XLabel(round(LEFT + band * (i + 0.5), 1), fit(label, room))
-        for i, label in enumerate(chart.categories)
+        XLabel(round(left + band * (i + 0.5), 1), label)
+        for i, label in enumerate(labels)
         if i % every == 0
     ]
     rects: list[Rect] = []
@@ -151,7 +169,7 @@ def layout(chart: Chart) -> Plot:
         for s_index, series in enumerate(chart.series):
             points = [
                 (
-                    round(LEFT + band * (i + 0.5), 1),
+                    round(left + band * (i + 0.5), 1),
                     y_of(v),
                     f"{chart.categories[i]}: {format_number(v, chart.unit)}",
                 )
@@ -171,7 +189,7 @@ def layout(chart: Chart) -> Plot:
                     top, bottom = y_of(base + value), y_of(base)
                     rects.append(
                         Rect(
-                            round(LEFT + band * i + (band - bar_w) / 2, 1),
+                            round(left + band * i + (band - bar_w) / 2, 1),
                             top,
                             round(bar_w, 1),
                             round(bottom - top, 1),
@@ -183,7 +201,7 @@ def layout(chart: Chart) -> Plot:
                     )
                 base += value
     else:
-        group = min(band * 0.78, 64.0 * len(chart.series))
+        group = min(band * 0.78, (40.0 if narrow else 64.0) * len(chart.series))
         bar_w = group / max(len(chart.series), 1)
         for i, category in enumerate(chart.categories):
             for s_index, series in enumerate(chart.series):
@@ -191,7 +209,7 @@ def layout(chart: Chart) -> Plot:
                 top = y_of(value)
                 rects.append(
                     Rect(
-                        round(LEFT + band * i + (band - group) / 2 + bar_w * s_index, 1),
+                        round(left + band * i + (band - group) / 2 + bar_w * s_index, 1),
                         top,
                         round(max(bar_w - 1, 1), 1),
                         round(TOP + plot_h - top, 1),
@@ -201,7 +219,22 @@ def layout(chart: Chart) -> Plot:
                         f"{category} · {series.name}: {format_number(value, chart.unit)}",
                     )
                 )
-    return Plot(WIDTH, HEIGHT, LEFT, TOP, plot_w, plot_h, ticks, x_labels, rects, lines, [], [])
+    return Plot(
+        width,
+        height,
+        left,
+        TOP,
+        plot_w,
+        plot_h,
+        ticks,
+        x_labels,
+        rects,
+        lines,
+        [],
+        [],
+        False,
+        narrow,
+    )
 
 
 def heat_level(value: float | None, maximum: float) -> int:
@@ -250,4 +283,105 @@ def _heatmap(chart: Chart) -> Plot:
         [],
         cells,
         row_labels,
+    )
+
+
+def _horizontal(chart: Chart) -> Plot:
+    """Phone drawing of a few categories: one block per category, its full label on a line of
+    its own, then a bar per series growing to the right with its value at the end."""
+    left, right, label_h, bar_h, gap = 4, 64, 18, 14, 12
+    plot_w = NARROW_WIDTH - left - right
+    series_count = 1 if chart.kind == "stacked" else max(len(chart.series), 1)
+    block = label_h + series_count * (bar_h + 2) + gap
+    if chart.kind == "stacked":
+        totals = [sum(s.values[i] or 0 for s in chart.series) for i in range(len(chart.categories))]
+        maximum = max(totals, default=0)
+    else:
+        maximum = max((v or 0 for s in chart.series for v in s.values), default=0)
+    if chart.unit == "percent":
+        maximum = max(maximum, 100 if maximum > 60 else maximum)
+    top_value = ticks_for(maximum)[-1] or 1
+    rects: list[Rect] = []
+    labels: list[XLabel] = []
+    for i, category in enumerate(chart.categories):
+        y0 = TOP + i * block
+        labels.append(XLabel(left, fit(category, int(NARROW_WIDTH / CHAR_WIDTH) - 2), y0 + 12))
+        base = 0.0
+        for s_index, series in enumerate(chart.series):
+            value = series.values[i] or 0
+            row = 0 if chart.kind == "stacked" else s_index
+            x = left + (base / top_value * plot_w if chart.kind == "stacked" else 0)
+            width = value / top_value * plot_w
+            rects.append(
+                Rect(
+                    round(x, 1),
+                    y0 + label_h + row * (bar_h + 2),
+                    round(max(width, 1.5 if value else 0), 1),
+                    bar_h,
+                    s_index,
+                    series.pattern,
+                    value,
+                    f"{category} · {series.name}: {format_number(value, chart.unit)}",
+                )
+            )
+            if chart.kind == "stacked":
+                base += value
+    height = TOP + len(chart.categories) * block + 4
+    return Plot(
+        NARROW_WIDTH,
+        height,
+        left,
+        TOP,
+        plot_w,
+        height - TOP,
+        [],
+        labels,
+        rects,
+        [],
+        [],
+        [],
+        True,
+        True,
+    )
+
+
+def _heatmap_narrow(chart: Chart) -> Plot:
+    """Phone drawing of the heatmap, turned a quarter: hours down the side, weekdays across."""
+    columns = max(len(chart.categories), 1)
+    rows = len(chart.series)
+    left, top, cell_h = 52, 24, 28
+    cell_w = (NARROW_WIDTH - left - 4) / columns
+    maximum = max((v or 0 for s in chart.series for v in s.values), default=0)
+    cells = [
+        Cell(
+            round(left + c * cell_w, 1),
+            top + r * cell_h,
+            round(cell_w - 2, 1),
+            cell_h - 2,
+            heat_level(value, maximum),
+            f"{chart.categories[c]} {series.name}: {format_number(value or 0, chart.unit)}",
+        )
+        for r, series in enumerate(chart.series)
+        for c, value in enumerate(series.values)
+    ]
+    x_labels = [
+        XLabel(round(left + (c + 0.5) * cell_w, 1), label)
+        for c, label in enumerate(chart.categories)
+    ]
+    row_labels = [(top + r * cell_h + cell_h / 2, s.name) for r, s in enumerate(chart.series)]
+    return Plot(
+        NARROW_WIDTH,
+        top + rows * cell_h + 8,
+        left,
+        top,
+        NARROW_WIDTH - left - 4,
+        rows * cell_h,
+        [],
+        x_labels,
+        [],
+        [],
+        cells,
+        row_labels,
+        False,
+        True,
     )

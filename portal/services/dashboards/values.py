@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from portal.services.dashboards.formulas import Formula, formula
 
-Unit = Literal["count", "percent", "hours", "desk-days"]
+Unit = Literal["count", "percent", "hours", "desk-days", "money"]  # money: currency units
 ChartKind = Literal["bar", "stacked", "line", "heatmap"]
 
 
@@ -101,6 +101,7 @@ class Table:
     unit: Unit = "count"
     links: list[str | None] = field(default_factory=list)  # per row: the first cell's link
     units: list[str] = field(default_factory=list)  # per column ("text", "count", "percent", ...)
+    marks: list[str] = field(default_factory=list)  # per row: a state to flag, e.g. "over"
 
     def unit_of(self, column: int) -> str:
         if column < len(self.units):
@@ -113,6 +114,7 @@ class DashboardData:
     kpis: list[Kpi]
     charts: list[Chart]
     tables: list[Table] = field(default_factory=list)  # lists that are not charts
+    notice: str = ""  # what the page cannot show and why (e.g. a site without door data)
 
     def all_tables(self) -> list[Table]:
         return [*(c.table for c in self.charts), *self.tables]
