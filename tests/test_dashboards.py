@@ -230,13 +230,16 @@ def test_downloads_hold_the_numbers_shown(client, office):
     assert ["Fri 23 Oct", "3", "1", "1"] in rows  # booked, checked in, no-shows
     assert ["Mon 26 Oct", "2", "2", "0"] in rows
     assert any(r[:1] == ["Fri 23 Oct 2026"] and r[1:] == ["1", "4", "25.0"] for r in rows)
+    # The tiles come first, each with its unit: what the page says, ready for a report.
+    assert rows[2] == ["Key figures"]
+    assert ["Desk utilisation", "percent", "42.9"] == rows[4][:3]
 
     xlsx = client.get(f"/dashboards/rooms.xlsx?{RANGE}")
     assert xlsx.status_code == 200
     book = zipfile.ZipFile(io.BytesIO(xlsx.get_data()))
     workbook = book.read("xl/workbook.xml").decode()
     names = re.findall(r'<sheet name="([^"]+)"', workbook)
-    assert names[0] == "Booked hours by day" and "Busiest rooms" in names
+    assert names[:2] == ["Key figures", "Booked hours by day"] and "Busiest rooms" in names
     busiest = book.read(f"xl/worksheets/sheet{names.index('Busiest rooms') + 1}.xml").decode()
     shared = "xl/sharedStrings.xml"
     strings = book.read(shared).decode() if shared in book.namelist() else ""

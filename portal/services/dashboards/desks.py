@@ -121,15 +121,14 @@ def build(
                 by_floor[key[1]].available += count
                 by_zone[(key[1], key[2])].available += count
 
+    # Chart labels are short: the building is named only where floors of several are shown.
+    several_buildings = len({f.building_id for f in floors.values()}) > 1
+
     def floor_name(f_id: int | None) -> str:
         floor = floors.get(f_id) if f_id else None
         if floor is None:
             return "No floor"
-        return (
-            f"{floor.building.name} · {floor.name}"
-            if len(scope.sites) > 1 or not scope.floor
-            else floor.name
-        )
+        return f"{floor.building.name} · {floor.name}" if several_buildings else floor.name
 
     kpis = [
         Kpi(

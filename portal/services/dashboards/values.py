@@ -9,6 +9,14 @@ from portal.services.dashboards.formulas import Formula, formula
 
 Unit = Literal["count", "percent", "hours", "desk-days", "money"]  # money: currency units
 ChartKind = Literal["bar", "stacked", "line", "heatmap"]
+# How the key-figures download names each unit ("Change" is in points for percentages).
+UNIT_NAMES = {
+    "count": "count",
+    "percent": "percent",
+    "hours": "hours",
+    "desk-days": "desk-days",
+    "money": "currency",
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,22 @@ class DashboardData:
     notice: str = ""  # what the page cannot show and why (e.g. a site without door data)
 
     def all_tables(self) -> list[Table]:
-        return [*(c.table for c in self.charts), *self.tables]
+        """What the downloads carry: the key figures, then every chart's numbers and list."""
+        return [self.key_figures(), *(c.table for c in self.charts), *self.tables]
+
+    def key_figures(self) -> Table:
+        """The KPI tiles as a table: a figure per row, with its unit named (units differ)."""
+        rows = [
+            [k.label, UNIT_NAMES[k.unit], k.value, k.previous, _rounded(k.change)]
+            for k in self.kpis
+        ]
+        columns = ["Figure", "Unit", "This period", "Previous period", "Change"]
+        units = ["text", "text", "number", "number", "number"]
+        return Table("key_figures", "Key figures", columns, rows, "count", [], units)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
