@@ -70,15 +70,24 @@ def seed_history(session: Session, sites: list[Site], people: list[User], days: 
             # Busier mid-week, and a slow ramp up over the months.
             busy = {0: 0.45, 1: 0.7, 2: 0.75, 3: 0.65, 4: 0.35}.get(day.weekday(), 0.1)
             busy *= 0.8 + 0.25 * (days - back) / days
+            # One desk per person a day, as the booking rules demand: owners of assigned desks
+            # first, then people from a shuffled list for the hot desks.
+            seated: set[int] = set()
             for desk in desks:
-                if desk.id == idle:
-                    continue
-                if desk.assignment == DeskAssignment.ASSIGNED:
-                    if rng.random() < 0.7:
-                        rows.append(_desk(rng, desk, desk.assigned_user_id, day, zone, now, 0.95))
-                elif rng.random() < busy:
-                    who = rng.choice(local_people).id
-                    rows.append(_desk(rng, desk, who, day, zone, now, 0.84))
+                owner = desk.assigned_user_id
+                if (
+                    desk.id != idle
+                    and desk.assignment == DeskAssignment.ASSIGNED
+                    and owner not in seated
+                    and rng.random() < 0.7
+                ):
+                    seated.add(owner)
+                    rows.append(_desk(rng, desk, owner, day, zone, now, 0.95))
+            pool = [p.id for p in local_people if p.id not in seated]
+            rng.shuffle(pool)
+            for desk in desks:
+                if desk.assignment != DeskAssignment.ASSIGNED and pool and rng.random() < busy:
+                    rows.append(_desk(rng, desk, pool.pop(), day, zone, now, 0.84))
             for room in rooms:
                 minute = 8 * 60 + rng.choice((0, 30, 60))
                 while minute < 17 * 60:
