@@ -119,6 +119,15 @@ def test_desk_numbers_are_exact_across_the_dst_change(client, office, db):
         rf'href="[^"]*{floor_link}[^"]*">[^<]*Floor 1</a></th><td class="num">50.0%', html
     )
     assert re.search(r'Floor 2</a></th><td class="num">0.0%', html)
+    # Booked, checked in and no-shows by floor and zone, beside the utilisation charts.
+    by_zone = re.findall(
+        r'<th scope="row">([^<]+)</th>((?:<td class="num">[^<]*</td>){5})',
+        html.split("Desk-days by floor and zone", 1)[1].split("</table>", 1)[0],
+    )
+    cells = {name: re.findall(r">([^<]*)</td>", row) for name, row in by_zone}
+    assert sum(int(c[0]) for c in cells.values()) == 5  # booked, as the tile says
+    assert sum(int(c[1]) for c in cells.values()) == 3  # checked in
+    assert sum(int(c[2]) for c in cells.values()) == 1  # no-shows
 
 
 def test_desk_utilisation_on_floor_two_clicks_from_the_hub(client, office):
@@ -232,7 +241,7 @@ def test_downloads_hold_the_numbers_shown(client, office):
     assert any(r[:1] == ["Fri 23 Oct 2026"] and r[1:] == ["1", "4", "25.0"] for r in rows)
     # The tiles come first, each with its unit: what the page says, ready for a report.
     assert rows[2] == ["Key figures"]
-    assert ["Desk utilisation", "percent", "42.9"] == rows[4][:3]
+    assert rows[4][:3] == ["Desk utilisation", "percent", "42.9"]
 
     xlsx = client.get(f"/dashboards/rooms.xlsx?{RANGE}")
     assert xlsx.status_code == 200

@@ -250,6 +250,23 @@ def build(
     )[:5]
     tables = [
         Table(
+            "by_floor_zone",
+            "Desk-days by floor and zone",
+            ["Floor · zone", "Booked", "Checked in", "No-shows", "Available", "Utilisation"],
+            [
+                [
+                    f"{floor_name(f)} · {z or 'No zone'}",
+                    by_zone[(f, z)].booked,
+                    by_zone[(f, z)].checked_in,
+                    by_zone[(f, z)].no_shows,
+                    by_zone[(f, z)].available,
+                    ratio(by_zone[(f, z)].checked_in, by_zone[(f, z)].available),
+                ]
+                for f, z in zones
+            ],
+            units=["text", "count", "count", "count", "count", "percent"],
+        ),
+        Table(
             "peak_days",
             "Peak days",
             ["Day", "Checked-in desk-days", "Available desk-days", "Utilisation"],
