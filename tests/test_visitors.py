@@ -434,6 +434,20 @@ def test_checking_out_by_badge_code_by_host_and_at_the_end_of_the_day(
     assert third.checkout_method == CheckoutMethod.END_OF_DAY
     assert visitors.check_out_at_end_of_day(db, now=after_close) == 0
 
+    # Someone arriving after closing (an evening event) stays in until their day is over.
+    late = visitors.check_in_walk_in(
+        db,
+        device,
+        visitors.VisitorDetails.from_form("Dee Late", "", ""),
+        visitors.Signing(host_id=host.id),
+        now=after_close + timedelta(minutes=30),
+    ).visit
+    assert visitors.check_out_at_end_of_day(db, now=after_close + timedelta(minutes=45)) == 0
+    db.refresh(late)
+    assert late.status == VisitStatus.CHECKED_IN
+    next_morning = after_close + timedelta(hours=6)  # 01:01, the next local day
+    assert visitors.check_out_at_end_of_day(db, now=next_morning) == 1
+
 
 def test_expected_visitors_show_only_enough_to_recognise_oneself(
     db: Session, berlin: Site, host: User

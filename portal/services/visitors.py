@@ -923,15 +923,23 @@ def check_out(
 
 def check_out_at_end_of_day(session: Session, *, now: datetime) -> int:
     """Everyone still checked in after their site closed (or on an earlier day) is checked out,
-    recorded as such. Idempotent; run every few minutes."""
+    recorded as such. Someone who checked in after closing (an evening event) stays in until
+    their day ends. Idempotent; run every few minutes."""
     count = 0
     for site in session.scalars(select(Site)):
         zone = ZoneInfo(site.time_zone)
         local_now = now.astimezone(zone)
-        cutoff_day = local_now.date() if local_now.time() >= site.closes_at else None
-        condition = Visit.local_date < local_now.date()
-        if cutoff_day is not None:
-            condition = Visit.local_date <= cutoff_day
+        today = local_now.date()
+        condition = Visit.local_date < today
+        if local_now.time() >= site.closes_at:
+            closed_at = to_utc(datetime.combine(today, site.closes_at), zone)
+            condition = or_(
+                condition,
+                and_(
+                    Visit.local_date == today,
+                    or_(Visit.checked_in_at.is_(None), Visit.checked_in_at < closed_at),
+                ),
+            )
         rows = session.scalars(
             select(Visit.id).where(
                 Visit.site_id == site.id, Visit.status == VisitStatus.CHECKED_IN, condition

@@ -31,7 +31,7 @@ def test_floor_utilisation_and_missed_slas_last_month_in_two_clicks_each(page: P
     expect(page).to_have_url(re.compile(r"/dashboards/desks\?.*range=last-month"))
     page.locator(".chart-links").get_by_role("link", name="Floor 2").click()
     expect(page).to_have_url(re.compile(r"floor=\d+"))
-    expect(page.get_by_label("Floor")).to_have_value(re.compile(r"\d+"))
+    expect(page.get_by_label("Floor", exact=True)).to_have_value(re.compile(r"\d+"))
     utilisation = page.locator('[data-kpi="utilisation"]')
     expect(utilisation).to_have_text(re.compile(r"^\d{1,3}(\.\d)?%$"))
     shown = utilisation.inner_text()
