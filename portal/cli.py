@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
@@ -155,6 +157,80 @@ def register_commands(app: Flask) -> None:
             except RuleViolation as violation:
                 raise click.ClickException(violation.message) from violation
         click.echo(f"{email} is deactivated")
+
+    # -- Backup and restore (portal/services/backups.py) ----------------------------------------
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(path_type=Path))
+    def backup(path: Path) -> None:
+        """Write the database and the uploads folder into one archive (PATH: a file or a folder)."""
+        import time
+
+        from portal.db import utcnow
+        from portal.services import backups
+
+        settings = current_app.extensions["foyer.settings"]
+        started = time.monotonic()
+        try:
+            written, manifest = backups.back_up(
+                current_app.extensions["foyer.engine"],
+                Path(settings.instance_path) / "uploads",
+                path,
+                secret_key=settings.secret_key,
+                now=utcnow(),
+            )
+        except backups.BackupFailed as failed:
+            raise click.ClickException(str(failed)) from failed
+        click.echo(
+            f"backed up {manifest.backend} schema {manifest.schema_revision}: "
+            f"{len(manifest.tables)} tables, {manifest.rows} rows, {manifest.upload_files} "
+            f"uploaded files -> {written} ({written.stat().st_size / 1_048_576:.1f} MB, "
+            f"{time.monotonic() - started:.1f} s)"
+        )
+        click.echo("Keep the SECRET_KEY apart from the backup: sealed credentials need it.")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(path_type=Path))
+    @click.option("--force", is_flag=True, help="replace a database and uploads that are not empty")
+    def restore(path: Path, force: bool) -> None:
+        """Restore an archive written by `backup` into this installation's (empty) database."""
+        from alembic.script import ScriptDirectory
+
+        from portal.schema import alembic_config
+        from portal.services import backups
+
+        settings = current_app.extensions["foyer.settings"]
+        engine = current_app.extensions["foyer.engine"]
+        script = ScriptDirectory.from_config(alembic_config(settings.database_url))
+        try:
+            restored = backups.restore(
+                engine,
+                path,
+                Path(settings.instance_path) / "uploads",
+                secret_key=settings.secret_key,
+                known_revisions={revision.revision for revision in script.walk_revisions()},
+                force=force,
+            )
+        except backups.BackupFailed as failed:
+            raise click.ClickException(str(failed)) from failed
+        manifest = restored.manifest
+        click.echo(
+            f"restored the backup of {manifest.created_at}: {len(restored.tables)} tables, "
+            f"{sum(restored.tables.values())} rows, {restored.upload_files} uploaded files"
+        )
+        if not restored.counts_match:
+            for table, (expected, found) in sorted(restored.differences.items()):
+                click.echo(f"  {table}: {expected} rows in the backup, {found} now", err=True)
+            raise click.ClickException("the restored counts differ from the backup's manifest")
+        click.echo("row counts and uploads match the backup")
+        if manifest.schema_revision != script.get_current_head():
+            click.echo("The backup predates this Foyer's schema: run `flask upgrade-db` next.")
+        if not restored.key_matches:
+            click.echo(
+                "Warning: this installation's SECRET_KEY differs from the one at backup time; "
+                "stored integration credentials (calendars, access control) must be entered again, "
+                "and everyone signs in again.",
+                err=True,
+            )
 
 
 def _site(session: Session, slug: str) -> Site:
