@@ -8,7 +8,7 @@ HTMX := portal/static/vendor/htmx.min.js
 MO := $(patsubst %.po,%.mo,$(wildcard kiosk/translations/*/LC_MESSAGES/messages.po))
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench serve install assets migrate seed screenshots clean
+.PHONY: run test lint security format bench serve install assets migrate seed screenshots clean
 
 run: install
 	$(BIN)/flask upgrade-db
@@ -23,6 +23,10 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Static security analysis; findings are fixed or justified in place with `# nosec BXXX - reason`.
+security: install
+	$(BIN)/bandit -q -r portal kiosk integrations -c pyproject.toml
 
 format: install
 	$(BIN)/ruff format .

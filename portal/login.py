@@ -26,7 +26,7 @@ from portal.request_scope import db
 from portal.services import login_sessions
 
 login_manager = LoginManager()
-SESSION_TOKEN_KEY = "sid"  # noqa: S105 - a cookie key, not a secret
+SESSION_TOKEN_KEY = "sid"  # noqa: S105 - a cookie key, not a secret  # nosec B105
 
 
 def configure_login(app: Flask) -> None:

@@ -97,7 +97,8 @@ def configure_security(app: Flask) -> None:
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.is_secure:
+        # never on a loopback host: HSTS there would pin every local dev server to https
+        if request.is_secure and not is_local_request(request):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")

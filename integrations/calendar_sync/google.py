@@ -40,7 +40,7 @@ from integrations.ical import CalendarEvent, EventStatus
 from integrations.retry_after import retry_after_seconds
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
-DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL  # nosec B105
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME = 3600  # the most Google accepts
 TOKEN_EARLY_EXPIRY = 60

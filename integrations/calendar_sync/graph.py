@@ -39,7 +39,7 @@ from integrations.ical import CalendarEvent, EventStatus
 from integrations.retry_after import retry_after_seconds
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-TOKEN_VERSION = "graph1"  # noqa: S105 - prefix of our sync tokens, so a token of another shape is refused
+TOKEN_VERSION = "graph1"  # noqa: S105 - prefix of our sync tokens, so a token of another shape is refused  # nosec B105
 PAGE_SIZE = 100  # Prefer: odata.maxpagesize
 MAX_PAGES = 500  # a server that never ends a round is broken, not busy
 TOKEN_EARLY_EXPIRY = 60  # seconds: renew a little before Azure's token really expires

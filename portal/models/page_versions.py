@@ -151,7 +151,7 @@ def bump(session: Session, keys: list[str]) -> None:
     params["step"] = step
     session.execute(
         text(
-            f"INSERT INTO page_versions (key, version) VALUES {values} "  # noqa: S608 - placeholders
+            f"INSERT INTO page_versions (key, version) VALUES {values} "  # noqa: S608 - placeholders  # nosec B608
             "ON CONFLICT (key) DO UPDATE SET version = page_versions.version + excluded.version"
         ),
         params,

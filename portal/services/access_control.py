@@ -117,7 +117,7 @@ def update_settings(
     if enabled and api_key is None and not (row and row.api_key_sealed):
         errors["api_key"] = "Enter the API key Foyer uses with the system."
     if webhook_secret is not None and not 16 <= len(webhook_secret) <= 200:
-        errors["webhook_secret"] = "Use 16 to 200 characters (a long random text)."  # noqa: S105
+        errors["webhook_secret"] = "Use 16 to 200 characters (a long random text)."  # noqa: S105  # nosec B105
     if errors:
         raise RuleViolation(errors, "access_settings")
     if row is None:
@@ -858,7 +858,7 @@ def import_csv(
 # The demo
 
 
-DEMO_WEBHOOK_SECRET = "foyer-demo-badge-webhook-secret"  # noqa: S105 - documented demo value
+DEMO_WEBHOOK_SECRET = "foyer-demo-badge-webhook-secret"  # noqa: S105 - documented demo value  # nosec B105
 DEMO_API_KEY = "foyer-demo-api-key"  # noqa: S105 - the demo system is not reachable anyway
 
 

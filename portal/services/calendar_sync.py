@@ -194,7 +194,9 @@ def save_link(
                 raise ValueError
         except ValueError:
             raise RuleViolation(
-                {"secret": "Paste the service account's whole JSON key file."}, "secret"
+                # a help text, not a password
+                {"secret": "Paste the service account's whole JSON key file."},  # nosec B105
+                "secret",
             ) from None
     if link is None:
         existing = session.scalar(

@@ -22,7 +22,7 @@ from portal.services import access_control, accounts, booking_rules, bookings, d
 from portal.services.audit import Actor
 from portal.timezones import to_utc
 
-DEMO_PASSWORD = "foyer-demo"  # noqa: S105 - documented demo credential, printed by make run
+DEMO_PASSWORD = "foyer-demo"  # noqa: S105 - documented demo credential, printed by make run  # nosec B105
 DEPARTMENTS = [
     "Engineering",
     "Sales",
@@ -191,7 +191,7 @@ SITES = [
 def seed_demo(session: Session) -> list[DemoLogin]:
     actor = Actor.system("seed-demo")
     sites = [_site(session, spec) for spec in SITES]
-    rng = random.Random(2026)  # noqa: S311 - deterministic demo data, not security
+    rng = random.Random(2026)  # noqa: S311 - deterministic demo data, not security  # nosec B311
     people = _people(session, actor, sites, rng)
     room_names = iter(ROOM_NAMES)
     for site, spec in zip(sites, SITES, strict=True):
@@ -307,7 +307,7 @@ def _demo_bookings(session: Session, sites: list[Site], people: list[User]) -> N
         for _ in range(7):
             if day.isoweekday() <= 5:
                 # One generator per site and day, so a re-run draws (and skips) the same bookings.
-                rng = random.Random(f"{site.slug}-{day}")  # noqa: S311 - demo data
+                rng = random.Random(f"{site.slug}-{day}")  # noqa: S311 - demo data  # nosec B311
                 _book_day(session, site, day, policy, locals_, rng, now)
             day += timedelta(days=1)
 

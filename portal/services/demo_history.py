@@ -46,7 +46,7 @@ def seed_history(session: Session, sites: list[Site], people: list[User], days: 
         select(Booking.id).where(Booking.idempotency_key.like(KEY_PREFIX + "%")).limit(1)
     ):
         return 0
-    rng = random.Random(7)  # noqa: S311 - deterministic demo data, not security
+    rng = random.Random(7)  # noqa: S311 - deterministic demo data, not security  # nosec B311
     now = utcnow()
     rows: list[dict] = []
     for site in sites:
@@ -129,7 +129,7 @@ def seed_spend(session: Session, days: int = DAYS) -> int:
         select(Ticket.id).where(Ticket.submission_key.like(SPEND_KEY + "%")).limit(1)
     ):
         return 0
-    rng = random.Random(11)  # noqa: S311 - deterministic demo data, not security
+    rng = random.Random(11)  # noqa: S311 - deterministic demo data, not security  # nosec B311
     now = utcnow()
     tickets, lines, budgets = [], [], []
     for site in sites:
@@ -337,7 +337,7 @@ def seed_tickets_and_visits(session: Session, days: int = DAYS) -> tuple[int, in
         select(Ticket.id).where(Ticket.submission_key.like(TICKET_KEY + "%")).limit(1)
     ):
         return 0, 0
-    rng = random.Random(23)  # noqa: S311 - deterministic demo data, not security
+    rng = random.Random(23)  # noqa: S311 - deterministic demo data, not security  # nosec B311
     now = utcnow()
     tickets: list[dict] = []
     visits: list[dict] = []

@@ -13,7 +13,7 @@ import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree as ET  # noqa: S405 - only to build and serialise; parsing is defused
+from xml.etree import ElementTree as ET  # noqa: S405 - only to build and serialise; parsing is defused  # nosec B405
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as parse_xml_safely

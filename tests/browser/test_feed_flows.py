@@ -9,14 +9,26 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
-from tests.browser.live import EMPLOYEE, sign_in
+from portal.db import utcnow
+from portal.models import User
+from portal.models.feeds import FeedKind
+from portal.services import feeds
+from portal.services.audit import Actor
+from tests.browser.live import EMPLOYEE, sign_in, writing
 from tests.ical_lint import lint_feed
 
 pytestmark = pytest.mark.browser
 
 
 def test_an_employee_copies_her_feed_address_and_a_calendar_reads_it(page: Page, live_server):
+    # The live app is shared by the run: start from no feed of her own bookings.
+    with writing(live_server.app) as session:
+        lena = session.scalar(select(User).where(User.email == EMPLOYEE))
+        for feed in feeds.for_owner(session, lena):
+            if feed.kind == FeedKind.MINE:
+                feeds.revoke(session, Actor.system("tests"), feed, now=utcnow())
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.on("dialog", lambda dialog: dialog.accept())  # "Revoke this feed?"
     sign_in(page, EMPLOYEE)
