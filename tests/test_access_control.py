@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -47,6 +49,7 @@ from portal.models.access_control import AccessGrant, DoorEvent, GrantState
 from portal.schema import upgrade
 from portal.services import access_control, accounts, offboarding, visitors
 from portal.services.audit import Actor
+from portal.timezones import to_utc
 from tests import factories
 from tests.access_control_server import API_KEY, ReferenceAccessServer
 from tests.conftest import _postgres_database
@@ -635,7 +638,9 @@ def test_the_roll_call_counts_who_badged_in_today_booking_or_not(db, app, refere
     factories.user(db, name="Ines Inside", email="ines@example.com", home_site=lobby.site)
     factories.user(db, name="Otto Outside", email="otto@example.com", home_site=lobby.site)
     db.commit()
-    now = utcnow()
+    # Midday at the site, so the reads half an hour earlier are the same local day at any hour.
+    zone = ZoneInfo(lobby.site.time_zone)
+    now = to_utc(datetime.combine(utcnow().astimezone(zone).date(), clock(12)), zone)
     actor = Actor.system("tests")
 
     def read(event_id: str, person: str, direction: str, minutes_ago: int) -> None:
