@@ -89,8 +89,10 @@ def live_app(live_server: LiveServer) -> Flask:
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists():
         missing_service("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait as long as actions (see `page`): two xdist workers share two cores.
+    expect.set_options(timeout=10_000)
     with sync_playwright() as playwright:
         try:
             browser = launch_chromium(playwright)

@@ -38,6 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
+from portal.limits import limiter
 from portal.models import (
     BadgeState,
     CheckoutMethod,
@@ -216,13 +217,16 @@ class Browsers:
         context = (browser or self.chromium).new_context(
             base_url=self.base_url, viewport=viewport, **options
         )
-        context.set_default_timeout(5_000)
+        # Generous, as in conftest's `page`: another xdist worker shares the two cores.
+        context.set_default_timeout(10_000)
         context.expose_function("__foyerCspViolation", self.watchdog.csp_violation)
         context.add_init_script(WATCH_CSP)
         page = context.new_page()
         page.on("console", self.watchdog.on_console)
         page.on("pageerror", lambda error: self.watchdog.problems.append(f"script error: {error}"))
         self.contexts.append(context)
+        # As in conftest's `page`: the limiter takes the settings of the app created last.
+        limiter.enabled = False
         return page
 
     def with_camera(self, video: Path) -> Any:
