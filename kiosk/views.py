@@ -246,7 +246,7 @@ class Flow:
             email=form.get("email", ""),
             company=form.get("company", ""),
             purpose=form.get("purpose", ""),
-            host_id=int(host_id) if host_id.isdigit() and len(host_id) < 12 else None,
+            host_id=int(host_id) if _is_id(host_id) else None,
             signed_name=form.get("signed_name", ""),
             signature=form.get("signature", ""),
             photo=form.get("photo", ""),
@@ -279,6 +279,12 @@ class Flow:
             "photo": self.photo,
         }
         return {k: v for k, v in values.items() if k not in shown and v}
+
+
+def _is_id(value: str) -> bool:
+    """A posted id the database can hold: ASCII digits ("²".isdigit() is true, yet int() fails)
+    and fewer than 10 of them (PostgreSQL's INTEGER ends at 2**31 - 1)."""
+    return value.isascii() and value.isdigit() and len(value) < 10
 
 
 def _steps(first: str, agreement: bool, photo: bool) -> list[str]:
@@ -342,7 +348,7 @@ def hosts() -> Response:
     query = request.args.get("host_query", "")[:100]
     chosen = request.args.get("host_id", "")
     options = visitors.search_hosts(db(), _device().site, query)
-    selected = _chosen_host(int(chosen)) if chosen.isdigit() and len(chosen) < 12 else None
+    selected = _chosen_host(int(chosen)) if _is_id(chosen) else None
     if selected is not None:
         options = [selected] + [o for o in options if o.id != selected.id]
     return make_response(
@@ -532,7 +538,7 @@ def invitation_pick() -> Response:
     visit_id = request.form.get("visit_id", "")
     problem = ""
     try:
-        if not visit_id.isdigit() or len(visit_id) > 12:
+        if not _is_id(visit_id):
             problem = str(messages.RULES["invitation_unknown"])
         else:
             visit = visitors.expected_invitation(db(), _device().site, int(visit_id), now=utcnow())
@@ -757,7 +763,7 @@ def check_out_matches() -> Response:
 @_device_limit(CHECK_IN_LIMIT, scope="kiosk-code")
 def check_out_pick() -> Response:
     visit_id = request.form.get("visit_id", "")
-    visit = db().get(Visit, int(visit_id)) if visit_id.isdigit() and len(visit_id) < 12 else None
+    visit = db().get(Visit, int(visit_id)) if _is_id(visit_id) else None
     if visit is None or visit.site_id != _device().site_id:
         return show(
             "check_out",

@@ -33,6 +33,7 @@ from portal.permissions import role_required
 from portal.request_scope import commit, db
 from portal.services import assets, equipment_loans, spaces
 from portal.services.equipment_loans import EquipmentDetails
+from portal.web_errors import error_response
 
 bp = Blueprint("equipment", __name__)
 
@@ -456,6 +457,9 @@ def _render_asset(
     problem: str = "",
     hand_over: HandOverForm | None = None,
 ) -> Response:
+    if status >= 400 and htmx.wants_fragment():
+        # the buttons post with htmx: a whole page would land inside the button's form
+        return error_response(status, problem or None)
     hand_over = hand_over or HandOverForm(formdata=None)
     hand_over.version.data = str(asset.version)
     action = AssetActionForm(formdata=None)

@@ -269,7 +269,8 @@ def orders() -> Response:
 
 
 def _restock_ids(values: list[str]) -> set[int]:
-    return {int(v) for v in values if v.isdigit() and len(v) < 10}
+    # ASCII only: "²".isdigit() is true, yet int("²") fails
+    return {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 10}
 
 
 def _render_plan(site: Site, restock: set[int], status: int = 200, problem: str = "") -> Response:

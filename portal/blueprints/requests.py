@@ -43,6 +43,7 @@ from portal.services import catalog, image_uploads, requests, tickets
 bp = Blueprint("requests", __name__, url_prefix=None)
 
 DRAFT_KEY = "request_draft"
+MAX_ID = 2**31  # ids are INTEGER columns: PostgreSQL's upper bound
 OPEN_STATUSES = {
     TicketStatus.SUBMITTED,
     TicketStatus.WAITING,
@@ -107,9 +108,11 @@ def _save_draft(lines: list[tuple[int, int]], site: Site | None) -> None:
     session[DRAFT_KEY] = {
         "user": current_user.id,
         "site": site.id if site else None,
-        "lines": [[item_id, quantity] for item_id, quantity in lines if quantity > 0][
-            : requests.MAX_LINES
-        ],
+        "lines": [
+            [item_id, quantity]
+            for item_id, quantity in lines
+            if quantity > 0 and 0 < item_id < MAX_ID
+        ][: requests.MAX_LINES],
     }
 
 
@@ -339,9 +342,11 @@ def _render_review(
     ids = []
     for raw_id, _q in lines:
         try:
-            ids.append(int(raw_id))
+            item_id = int(raw_id)
         except (TypeError, ValueError):
             continue
+        if 0 < item_id < MAX_ID:  # a larger number names no item, and the database cannot hold it
+            ids.append(item_id)
     entries = {
         e.item.id: e for e in catalog.browse(db(), site.id, only_ids=ids, include_retired=True)
     }

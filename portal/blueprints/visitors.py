@@ -50,6 +50,7 @@ from portal.models import (
 from portal.permissions import coordinates_site
 from portal.request_scope import commit, db
 from portal.services import visitors
+from portal.web_errors import error_response
 
 bp = Blueprint("visitors", __name__, url_prefix="/visitors")
 
@@ -371,6 +372,9 @@ def badge_printable(visit: Visit) -> bool:
 
 
 def _render_detail(visit: Visit, status: int = 200, problem: str = "") -> Response:
+    if status >= 400 and htmx.wants_fragment():
+        # the buttons post with htmx: a whole page would land inside the button's form
+        return error_response(status, problem or None)
     device = (
         db().get(KioskDevice, visit.checked_in_device_id) if visit.checked_in_device_id else None
     )

@@ -36,6 +36,8 @@ def check_time_zone(name: str | None) -> None:
 
 
 def find_by_email(session: Session, email: str) -> User | None:
+    if "\x00" in email:
+        return None  # no address holds a NUL, and PostgreSQL refuses to even compare one
     return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
 

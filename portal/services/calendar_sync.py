@@ -285,7 +285,8 @@ def test_connection(adapter: RemoteCalendar) -> str:
 
 def retry_delay(failures: int) -> timedelta:
     """30 s, 1, 2, 4, 8 ... minutes after consecutive failures, at most 30 minutes."""
-    return min(FIRST_RETRY * 2 ** max(failures - 1, 0), LONGEST_RETRY)
+    # the exponent is capped: after ~40 failures 2**n seconds no longer fits in a timedelta
+    return min(FIRST_RETRY * 2 ** min(max(failures - 1, 0), 16), LONGEST_RETRY)
 
 
 def sync_due(

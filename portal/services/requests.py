@@ -178,7 +178,7 @@ def parse_quantity(raw: object, item: CatalogItem, key: str) -> int:
     if not text:
         raise RuleViolation({key: f"Enter how many {what} you need."}, "quantity")
     digits = text.lstrip("+-")
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # "²".isdigit() is true; int("²") fails
         raise RuleViolation({key: f"Enter a whole number for {what}, like 1 or 2."}, "quantity")
     if text.startswith("-") and digits.strip("0"):
         raise RuleViolation({key: f"The quantity of {what} cannot be negative."}, "quantity")
@@ -207,9 +207,12 @@ def checked_lines(
     errors: dict[str, str] = {}
     for raw_id, _quantity in raw_lines:
         try:
-            ids.append(int(str(raw_id).strip()))
+            item_id = int(str(raw_id).strip())
         except (TypeError, ValueError):
             errors["lines"] = "One of the lines names no catalog item; remove it and try again."
+            continue
+        if 0 < item_id < 2**31:  # no item has a larger id, and the database cannot compare one
+            ids.append(item_id)
     found = (
         {i.id: i for i in session.scalars(select(CatalogItem).where(CatalogItem.id.in_(ids)))}
         if ids

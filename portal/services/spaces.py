@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -251,8 +252,7 @@ def _create(
         disabled_reason="",
         **values,
     )
-    session.add(resource)
-    _flush_or_name_taken(session)
+    _flush_or_name_taken(session, lambda: session.add(resource))
     audit.record(
         session, actor, f"{resource.kind}.created", resource, object_type="resources", after=values
     )
@@ -261,9 +261,12 @@ def _create(
 
 def _update(session: Session, actor: Actor, resource: R, values: dict[str, Any]) -> R:
     before = {key: _plain(getattr(resource, key)) for key in values}
-    for key, value in values.items():
-        setattr(resource, key, value)
-    _flush_or_name_taken(session)
+
+    def apply() -> None:
+        for key, value in values.items():
+            setattr(resource, key, value)
+
+    _flush_or_name_taken(session, apply)
     changed = {k: v for k, v in values.items() if before[k] != v}
     if changed:
         audit.record(
@@ -414,7 +417,8 @@ def _check_name(
         clash = session.scalar(
             select(Resource).where(
                 Resource.floor_id == floor.id,
-                func.lower(Resource.name) == name.lower(),
+                # exact too: SQLite's lower() folds ASCII only, so "Ä" never equals "ä" there
+                or_(Resource.name == name, func.lower(Resource.name) == name.lower()),
                 Resource.id != (exclude_id or -1),
             )
         )
@@ -423,10 +427,13 @@ def _check_name(
     return name
 
 
-def _flush_or_name_taken(session: Session) -> None:
-    """The unique constraint settles a race between two coordinators naming the same thing."""
+def _flush_or_name_taken(session: Session, change: Callable[[], None]) -> None:
+    """The unique constraint settles a race between two coordinators naming the same thing.
+    The change is made inside the savepoint: begin_nested() first flushes whatever is pending,
+    outside the savepoint, where a failure would leave the whole session unusable (a 500)."""
     try:
         with session.begin_nested():
+            change()
             session.flush()
     except IntegrityError as exc:
         raise RuleViolation({"name": "That name was just taken on this floor."}) from exc

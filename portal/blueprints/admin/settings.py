@@ -345,6 +345,8 @@ def add_sso_mapping() -> Response:
         site_id = int(form.site.data) if form.site.data else None
     except ValueError:
         site_id = -1  # not a site: the service says so
+    if site_id is not None and not 0 < site_id < 2**31:
+        site_id = -1  # beyond any id the database can hold: looking it up would fail
     try:
         if form.errors:
             raise RuleViolation({}, "shape")
