@@ -22,7 +22,7 @@ from flask_login import LoginManager, login_user, logout_user
 
 from portal import htmx
 from portal.models import User
-from portal.request_scope import db
+from portal.request_scope import SAFE_METHODS, db
 from portal.services import login_sessions
 
 login_manager = LoginManager()
@@ -55,7 +55,12 @@ def _load_user(user_id: str) -> User | None:
         session["ended"] = True  # tells the sign-in page to explain why
         return None
     if login_sessions.needs_touch(row) and not is_background_poll():
-        _touch_in_own_transaction(row.id)
+        if db().get_bind().dialect.name == "sqlite" and request.method not in SAFE_METHODS:
+            # A writing request already holds SQLite's write lock (BEGIN IMMEDIATE): a second
+            # writer would wait on it until the busy timeout and fail (a 500, found by the scan).
+            login_sessions.touch(db(), row.id)
+        else:
+            _touch_in_own_transaction(row.id)
     return row.user
 
 

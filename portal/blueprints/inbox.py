@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, Response, abort, flash, request, url_for
 from flask_login import current_user
@@ -61,6 +61,13 @@ def _render(
     return response
 
 
+def _inbox_url(back: str) -> str:
+    """The inbox with the filters the form came from. `back` is re-encoded, not pasted: a raw
+    line break in it would otherwise end in the Location header (a 500, found by wapiti)."""
+    query = urlencode(parse_qsl(back, keep_blank_values=True))
+    return url_for("inbox.index") + (f"?{query}" if query else "")
+
+
 @bp.get("/")
 @role_required(Role.COORDINATOR)
 def index() -> Response:
@@ -91,12 +98,12 @@ def bulk() -> Response:
         message = " ".join(m for m in violation.errors.values() if m)
         if not htmx.is_htmx():
             flash(message, "error")
-            return htmx.redirect_to(url_for("inbox.index") + (f"?{back}" if back else ""))
+            return htmx.redirect_to(_inbox_url(back))
         return _render(view, problem=message, status=422)
     commit()
     if not htmx.is_htmx():
         flash(result.summary, "success" if not result.skipped else "warning")
-        return htmx.redirect_to(url_for("inbox.index") + (f"?{back}" if back else ""))
+        return htmx.redirect_to(_inbox_url(back))
     db().expire_all()
     return _render(view, result=result)
 
@@ -127,12 +134,12 @@ def save_view() -> Response:
         message = " ".join(m for m in violation.errors.values() if m)
         if not htmx.is_htmx():
             flash(message, "error")
-            return htmx.redirect_to(url_for("inbox.index") + (f"?{back}" if back else ""))
+            return htmx.redirect_to(_inbox_url(back))
         return _render(view, view_problem=message, view_name=name[:100], status=422)
     commit()
     flash(f"{'Saved' if new else 'Updated'} the view “{saved.name}”.", "success")
     if not htmx.is_htmx():
-        return htmx.redirect_to(url_for("inbox.index") + (f"?{back}" if back else ""))
+        return htmx.redirect_to(_inbox_url(back))
     return _render(view)
 
 
@@ -147,7 +154,7 @@ def delete_view(view_id: int) -> Response:
     commit()
     flash(f"Deleted the view “{name}”.", "success")
     back = request.form.get("back", "")[:1000]
-    return htmx.redirect_to(url_for("inbox.index") + (f"?{back}" if back else ""))
+    return htmx.redirect_to(_inbox_url(back))
 
 
 @bp.get("/tickets/<int:ticket_id>")

@@ -1,0 +1,1 @@
+"""Dynamic security scans (wapiti, sqlmap) against a running Foyer: `make scan`."""
