@@ -1,6 +1,7 @@
 """Fifty signed-in people click "book" on the same desk at the same instant, over HTTP, against
 gunicorn with two worker processes: exactly one wins, the other 49 are told "just taken", nobody
-sees a server error, and the database holds one booking. On PostgreSQL and on SQLite (a WAL file).
+sees a server error, and the database holds one booking. On PostgreSQL and on SQLite (a WAL file);
+and on PostgreSQL against two gunicorn instances at once (two hosts' worth, racers spread over both).
 
 The whole stack takes part: sign-in sessions, CSRF, the per-request session, the view, the booking
 service and the database's own locks, with real concurrent connections released together by a
@@ -88,6 +89,42 @@ def test_fifty_http_bookings_of_one_desk_have_exactly_one_winner(
     fresh_engine, empty_database_url, gunicorn, tmp_path
 ):
     base, log_path, secret = gunicorn
+    race_for_one_desk(fresh_engine, empty_database_url, secret, tmp_path, [base], [log_path])
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_fifty_bookings_spread_over_two_app_instances_have_exactly_one_winner(
+    fresh_engine, empty_database_url, tmp_path
+):
+    """Two gunicorn masters (as on two hosts: own ports, own instance folders, 2 workers each)
+    on one PostgreSQL database; racers alternate between them."""
+    secret = "race-" + secrets.token_hex(16)
+    settings = {
+        "database_url": empty_database_url,
+        "secret_key": secret,
+        "login_rate_limit": "100000 per minute",
+    }
+    with (
+        running_gunicorn(tmp_path / "a", workers=2, **settings) as a,
+        running_gunicorn(tmp_path / "b", workers=2, **settings) as b,
+    ):
+        logs = [tmp_path / "a" / "gunicorn.log", tmp_path / "b" / "gunicorn.log"]
+        answers = race_for_one_desk(
+            fresh_engine, empty_database_url, secret, tmp_path, [a, b], logs
+        )
+    # Each instance answered half the racers, and told its losers so itself.
+    for base in (a, b):
+        statuses = [status for where, status in answers if where == base]
+        assert len(statuses) == RACERS // 2
+        assert statuses.count(409) >= RACERS // 2 - 1, (base, statuses)
+
+
+def race_for_one_desk(
+    fresh_engine, database_url: str, secret: str, tmp_path: Path, bases: list[str], logs: list[Path]
+) -> list[tuple[str, int]]:
+    """RACERS people, racer i on bases[i % len(bases)], book one desk at once. Asserts one
+    winner, RACERS - 1 "just taken", no server error and one booking row; returns each racer's
+    (base, status)."""
     _reader, writer = session_factories(fresh_engine)
     with writer() as session, session.begin():
         site = factories.site(session, "berlin")
@@ -100,7 +137,10 @@ def test_fifty_http_bookings_of_one_desk_have_exactly_one_winner(
         desk_id, emails = desk.id, [p.email for p in people]
     day = factories.weekday_ahead("Europe/Berlin", days=1)
 
-    def with_form_token(browser: requests.Session) -> tuple[requests.Session, str]:
+    def base_of(index: int) -> str:
+        return bases[index % len(bases)]
+
+    def with_form_token(browser: requests.Session, base: str) -> tuple[requests.Session, str]:
         # The booking form carries the session's CSRF token, as when a person opens the panel.
         form = browser.get(
             f"{base}/desks/{desk_id}/confirm",
@@ -111,35 +151,42 @@ def test_fifty_http_bookings_of_one_desk_have_exactly_one_winner(
         assert form.status_code == 200, form.status_code  # signed in, not sent to sign-in
         return browser, csrf_token(form.text)
 
-    def signed_in_by_form(email: str) -> tuple[requests.Session, str]:
-        browser = requests.Session()
+    def signed_in_by_form(index: int) -> tuple[requests.Session, str]:
+        browser, base = requests.Session(), base_of(index)
         page = browser.get(base + "/sign-in", timeout=30).text
         response = browser.post(
             base + "/sign-in",
-            data={"csrf_token": csrf_token(page), "email": email, "password": factories.PASSWORD},
+            data={
+                "csrf_token": csrf_token(page),
+                "email": emails[index],
+                "password": factories.PASSWORD,
+            },
             allow_redirects=False,
             timeout=30,
         )
-        assert response.status_code == 303, (email, response.status_code)
-        return with_form_token(browser)
+        assert response.status_code == 303, (emails[index], response.status_code)
+        return with_form_token(browser, base)
 
-    def signed_in_by_cookie(cookie: str) -> tuple[requests.Session, str]:
+    def signed_in_by_cookie(index: int) -> tuple[requests.Session, str]:
         browser = requests.Session()
-        browser.cookies.set(cookie_name, cookie, domain="127.0.0.1", path="/")
-        return with_form_token(browser)
+        browser.cookies.set(
+            cookie_name, minted[index - REAL_SIGN_INS], domain="127.0.0.1", path="/"
+        )
+        return with_form_token(browser, base_of(index))
 
     minted, cookie_name = mint_sessions(
-        empty_database_url, secret, tmp_path / "mint", emails[REAL_SIGN_INS:]
+        database_url, secret, tmp_path / "mint", emails[REAL_SIGN_INS:]
     )
     with ThreadPoolExecutor(max_workers=4) as pool:
-        browsers = list(pool.map(signed_in_by_form, emails[:REAL_SIGN_INS]))
-        browsers += list(pool.map(signed_in_by_cookie, minted))
+        browsers = list(pool.map(signed_in_by_form, range(REAL_SIGN_INS)))
+        browsers += list(pool.map(signed_in_by_cookie, range(REAL_SIGN_INS, RACERS)))
 
     barrier = threading.Barrier(RACERS)
-    results: list[tuple[int, str]] = []
+    results: list[tuple[str, int, str]] = []
     lock = threading.Lock()
 
-    def race(browser: requests.Session, token: str) -> None:
+    def race(index: int, browser: requests.Session, token: str) -> None:
+        base = base_of(index)
         try:
             barrier.wait(30)
             response = browser.post(
@@ -153,13 +200,15 @@ def test_fifty_http_bookings_of_one_desk_have_exactly_one_winner(
                 allow_redirects=False,
                 timeout=60,
             )
-            outcome = (response.status_code, response.text)
+            outcome = (base, response.status_code, response.text)
         except Exception as exc:  # noqa: BLE001 - any client failure is a result we count
-            outcome = (0, f"{type(exc).__name__}: {exc}")
+            outcome = (base, 0, f"{type(exc).__name__}: {exc}")
         with lock:
             results.append(outcome)
 
-    threads = [threading.Thread(target=race, args=pair) for pair in browsers]
+    threads = [
+        threading.Thread(target=race, args=(index, *pair)) for index, pair in enumerate(browsers)
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -169,14 +218,15 @@ def test_fifty_http_bookings_of_one_desk_have_exactly_one_winner(
     for browser, _token in browsers:
         browser.close()
 
-    statuses = sorted(status for status, _ in results)
-    server_errors = [(s, body[:300]) for s, body in results if s >= 500 or s == 0]
+    statuses = sorted(status for _, status, _ in results)
+    server_errors = [(s, body[:300]) for _, s, body in results if s >= 500 or s == 0]
+    log_tails = "\n".join(log.read_text()[-3000:] for log in logs)
     assert len(results) == RACERS, f"only {len(results)} answers in {elapsed:.1f} s"
-    assert server_errors == [], f"{server_errors}\n{log_path.read_text()[-3000:]}"
+    assert server_errors == [], f"{server_errors}\n{log_tails}"
     winners = [s for s in statuses if s in (200, 303)]
     losers = [
         body
-        for status, body in results
+        for _, status, body in results
         if status == 409 and ("just taken" in body or "already booked" in body)
     ]
     assert len(winners) == 1, statuses
@@ -192,3 +242,4 @@ def test_fifty_http_bookings_of_one_desk_have_exactly_one_winner(
         assert (
             session.scalar(select(func.count()).select_from(Booking)) == 1
         )  # nothing half-written
+    return [(base, status) for base, status, _ in results]
