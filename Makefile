@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
 HTMX := portal/static/vendor/htmx.min.js
 # The kiosk's translations, compiled from the .po files in git (the .mo files are not committed).
 MO := $(patsubst %.po,%.mo,$(wildcard kiosk/translations/*/LC_MESSAGES/messages.po))
 export FLASK_APP := wsgi
 
-.PHONY: run test lint security format bench serve install assets migrate seed screenshots clean
+.PHONY: run test lint security scan format bench bench-load bench-faults serve install assets migrate seed screenshots clean
 
 run: install
 	$(BIN)/flask upgrade-db
@@ -28,12 +30,35 @@ lint: install
 security: install
 	$(BIN)/bandit -q -r portal kiosk integrations -c pyproject.toml
 
+# wapiti and sqlmap against the running app, signed in as an employee and as a coordinator
+# (security/scan.py; ~15 minutes on 2 cores). Fails on any finding not accepted in security/scan_allowlist.toml.
+# SCAN_ARGS="--database postgresql" scans on a fresh PostgreSQL database instead of SQLite.
+scan: install $(SCAN_STAMP)
+	$(BIN)/python -m security.scan $(SCAN_ARGS)
+
+# The scanners live in their own venv so their dependencies never touch the app's.
+$(SCAN_STAMP): security/scanners.txt
+	test -d $(SCAN_VENV) || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/pip install --quiet -r security/scanners.txt
+	touch $(SCAN_STAMP)
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 bench: install
 	$(BIN)/python -m bench
+
+# 2 gunicorn instances + 1 worker on a private PostgreSQL and Redis (bench/cluster.py), under a
+# realistic mix of people for LOAD_MINUTES (default 10): per-endpoint p50/p95/max, 0 errors.
+LOAD_MINUTES ?= 10
+bench-load: install
+	$(BIN)/python -m bench.load_mix --minutes $(LOAD_MINUTES)
+
+# Restart PostgreSQL, SIGKILL the worker, stop Redis, each under load: PASS/FAIL per scenario.
+bench-faults: install
+	$(BIN)/python -m bench.faults
 
 # PNGs of every page at phone and desktop widths into screenshots/ (git-ignored).
 screenshots: install
@@ -69,4 +94,4 @@ seed: install
 	$(BIN)/flask seed-demo
 
 clean:
-	rm -rf $(VENV) node_modules portal/static/vendor
+	rm -rf $(VENV) $(SCAN_VENV) node_modules portal/static/vendor

@@ -59,6 +59,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
+    # pre-ping: connections a database restart cut are replaced, not handed to a request;
+    # connect_timeout: an unreachable server fails a request in seconds instead of hanging it
+    # past gunicorn's worker timeout (bench/faults.py)
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

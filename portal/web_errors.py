@@ -6,10 +6,12 @@ import logging
 
 from flask import Flask, Response, flash, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from portal import htmx
 from portal.errors import DomainError
+from portal.request_scope import db
 
 log = logging.getLogger("portal.errors")
 
@@ -66,5 +68,24 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
+        if isinstance(error, OperationalError | InterfaceError):
+            # The database is unreachable or restarting (bench/faults.py): a 503 that clients
+            # and load balancers retry, not a 500 that reads like a bug.
+            log.warning("database unavailable on %s: %s", request.path, error.orig or error)
+            return database_unavailable()
         log.exception("unhandled error on %s", request.path)
         return error_response(500)
+
+
+def database_unavailable() -> Response:
+    """503 while the database is unreachable. The request's session is rolled back first (it
+    cannot be used again until then); if the page around the message needs the database too,
+    the message comes without it."""
+    try:
+        db().rollback()
+        response = error_response(503)
+    except SQLAlchemyError:
+        title, message = MESSAGES[503]
+        response = Response(f"{title}. {message}\n", 503, mimetype="text/plain")
+    response.headers["Retry-After"] = "5"
+    return response
