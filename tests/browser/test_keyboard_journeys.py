@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from portal.db import utcnow
 from portal.models import (
-    HOLDING_STATUSES,
     Booking,
     BookingStatus,
     CatalogItem,
@@ -42,6 +41,7 @@ from portal.services.demo_service_desk import seed_service_desk
 from portal.timezones import local_day_bounds
 from tests.browser.conftest import WATCH_CSP
 from tests.browser.live import EMPLOYEE, PASSWORD, htmx_settled, writing
+from tests.browser.test_booking_flows import has_desk_that_day
 
 pytestmark = pytest.mark.browser
 
@@ -168,23 +168,9 @@ def day_without_a_desk(session: Session, user: User) -> date:
     """A working day, a week or more ahead (clear of the booking-flow tests' days), on which
     `user` holds no desk yet."""
     day = datetime.now(BERLIN).date() + timedelta(days=7)
-    while True:
-        if day.weekday() < 5:
-            start, end = local_day_bounds(day, BERLIN)
-            held = session.scalar(
-                select(Booking.id)
-                .join(Desk, Desk.id == Booking.resource_id)
-                .where(
-                    Booking.user_id == user.id,
-                    Booking.status.in_(HOLDING_STATUSES),
-                    Booking.start_at < end,
-                    start < Booking.end_at,
-                )
-                .limit(1)
-            )
-            if held is None:
-                return day
+    while day.weekday() >= 5 or has_desk_that_day(session, user, day):
         day += timedelta(days=1)
+    return day
 
 
 # (a) An employee books a desk ------------------------------------------------------------------
