@@ -111,7 +111,7 @@ def bulk() -> Response:
 def _assign_target(raw: str) -> tuple[User | None, Vendor | None]:
     """ "u12" a person, "v3" a vendor; anything else nothing (the service then asks for one)."""
     kind, number = raw[:1], raw[1:]
-    if not number.isdigit() or len(number) > 9:
+    if not number.isdecimal() or len(number) > 9:
         return None, None
     if kind == "u":
         person = db().get(User, int(number))

@@ -358,11 +358,11 @@ def _render_review(
         except (TypeError, ValueError):
             entry = None
         rows.append({"id": raw_id, "entry": entry, "quantity": raw_quantity})
-        if entry is not None and str(raw_quantity).isdigit():
+        if entry is not None and str(raw_quantity).isdecimal():
             total += entry.item.price_cents * int(raw_quantity)
     checked = []
     for row in rows:
-        if row["entry"] is not None and str(row["quantity"]).isdigit():
+        if row["entry"] is not None and str(row["quantity"]).isdecimal():
             checked.append((row["entry"].item, int(row["quantity"])))
     warnings = requests.lead_time_warnings(db(), site, checked, form.needed_by.data, utcnow())
     return htmx.render(
@@ -417,7 +417,7 @@ def submit() -> Response:
         # "Remove" on the review page: keep what was typed, drop that line, submit nothing.
         lines = [(i, q) for i, q in lines if i != removing]
         _save_draft(
-            [(int(i), int(q)) for i, q in lines if str(i).isdigit() and str(q).isdigit()], site
+            [(int(i), int(q)) for i, q in lines if str(i).isdecimal() and str(q).isdecimal()], site
         )
         return _render_review(site, form, lines)
     if request.form.get("refresh"):

@@ -55,7 +55,7 @@ def parse_amount(raw: str) -> int | None:
     if text.startswith("-") or text.startswith("−"):
         raise ValueError("A budget cannot be negative.")
     whole, _, fraction = text.replace(",", "").partition(".")
-    if not whole.isdigit() or (fraction and (not fraction.isdigit() or len(fraction) > 2)):
+    if not whole.isdecimal() or (fraction and (not fraction.isdecimal() or len(fraction) > 2)):
         raise ValueError("Enter an amount such as 1200 or 1,200.50.")
     cents = int(whole) * 100 + int((fraction or "0").ljust(2, "0"))
     if cents > MAX_CENTS:

@@ -524,7 +524,11 @@ def _adopt_own_event(
     host = notifications.sender_for(session).host
     prefix, _, rest = remote.uid.partition("-")
     booking_id, _, uid_host = rest.partition("@")
-    if prefix != "booking" or uid_host != host or not booking_id.isdigit():
+    if (
+        prefix != "booking"
+        or uid_host != host
+        or not (booking_id.isascii() and booking_id.isdigit() and len(booking_id) < 10)
+    ):
         return None
     booking = session.get(Booking, int(booking_id))
     if booking is None or booking.resource_id != link.resource_id:

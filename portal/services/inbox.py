@@ -175,7 +175,7 @@ class InboxFilter:
 
 
 def _is_id(value: str) -> bool:
-    return value.isdigit() and 0 < len(value) <= 9
+    return value.isdecimal() and 0 < len(value) <= 9
 
 
 BUILT_IN_VIEWS = [
@@ -410,7 +410,7 @@ def _text_match(q: str) -> ColumnElement[bool]:
         func.lower(Ticket.title).like(f"%{escaped}%", escape="\\"),
         func.lower(Ticket.description).like(f"%{escaped}%", escape="\\"),
     )
-    if digits.isdigit() and len(digits) <= 9:
+    if digits.isdecimal() and len(digits) <= 9:
         return or_(Ticket.id == int(digits), by_title)
     return by_title
 

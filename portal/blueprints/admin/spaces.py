@@ -531,7 +531,7 @@ def _placement_form(
         # Offer the next thing that is not on the plan yet.
         pending = [r for r in contents.resources if r.plan_x is None]
         pick = chosen or (pending or contents.resources or [None])[0]
-        if request.method == "GET" and request.args.get("resource", "").isdigit():
+        if request.method == "GET" and request.args.get("resource", "").isdecimal():
             pick = next(
                 (r for r in contents.resources if r.id == int(request.args["resource"])), pick
             )
@@ -576,7 +576,7 @@ def place(floor_id: int) -> Response:
             db(),
             actor(),
             floor,
-            int(raw_id) if raw_id.isdigit() else None,
+            int(raw_id) if raw_id.isdecimal() and len(raw_id) < 10 else None,
             form.x.data,
             form.y.data,
         )
