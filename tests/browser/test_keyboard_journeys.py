@@ -455,8 +455,11 @@ def durations(page: Page, selector: str) -> list[dict[str, str]]:
 
 def moving(found: list[dict[str, str]]) -> list[dict[str, str]]:
     def seconds(value: str) -> float:
+        # "" for an element that left the document while its style was read: it moves nothing.
+        parts = [v.strip() for v in value.split(",") if v.strip()]
         return max(
-            (float(v[:-2]) / 1000 if v.endswith("ms") else float(v[:-1])) for v in value.split(",")
+            (float(v[:-2]) / 1000 if v.endswith("ms") else float(v[:-1]) for v in parts),
+            default=0.0,
         )
 
     return [

@@ -93,6 +93,7 @@ def add_from_catalog(page: Page, search: str, name: str) -> None:
     expect(page.locator(".rq-count")).to_contain_text(f"for “{search}”")  # the list narrowed
     card = page.locator(".rq-card").filter(has=page.get_by_role("heading", name=name, exact=True))
     expect(card).to_have_count(1)
+    htmx_settled(page)  # the new cards' buttons are live only once htmx has settled them
     card.get_by_role("button", name="Add to request").click()
     expect(page.locator("#draft")).to_contain_text(name)
 
