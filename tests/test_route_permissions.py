@@ -636,43 +636,31 @@ def test_anonymous_visitors_are_sent_to_sign_in(world, people, htmx):
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_employees_are_refused_coordinator_and_admin_pages(world, people, htmx):
-    let_in = [
+    employee = people["employee"]
+    assert let_in(world, employee, ADMIN_ONLY | COORDINATOR, htmx, expected=(403, 404)) == []
+
+
+def let_in(world, person, endpoints, htmx, expected: tuple[int, ...] | int) -> list[str]:
+    """The endpoints that answered `person` anything but the `expected` refusal(s)."""
+    return [
         f"{where}: {response.status_code}"
-        for where, _m, response in answers(
-            world, people["employee"], ADMIN_ONLY | COORDINATOR, htmx
-        )
-        if response.status_code not in (403, 404)
+        for where, _m, response in answers(world, person, endpoints, htmx)
+        if response.status_code not in (expected if isinstance(expected, tuple) else (expected,))
     ]
-    assert let_in == []
 
 
 def test_coordinators_are_refused_admin_pages(world, people):
-    let_in = [
-        f"{where}: {response.status_code}"
-        for where, _m, response in answers(world, people["coordinator"], ADMIN_ONLY, False)
-        if response.status_code != 403
-    ]
-    assert let_in == []
+    assert let_in(world, people["coordinator"], ADMIN_ONLY, False, expected=403) == []
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_a_coordinator_sees_no_object_of_another_site(world, people, htmx):
-    let_in = [
-        f"{where}: {response.status_code}"
-        for where, _m, response in answers(world, people["coordinator"], SITE_SCOPED, htmx)
-        if response.status_code != 404
-    ]
-    assert let_in == []
+    assert let_in(world, people["coordinator"], SITE_SCOPED, htmx, expected=404) == []
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_an_employee_sees_nobody_elses_objects(world, people, htmx):
-    let_in = [
-        f"{where}: {response.status_code}"
-        for where, _m, response in answers(world, people["employee"], OWN_OBJECTS, htmx)
-        if response.status_code != 404
-    ]
-    assert let_in == []
+    assert let_in(world, people["employee"], OWN_OBJECTS, htmx, expected=404) == []
 
 
 # Site-B pages whose object the world does not hold (a 404 for everyone), so the control skips them.
