@@ -85,6 +85,19 @@ def configure_security(app: Flask) -> None:
     )
     app.session_interface = HostAwareSessionInterface()
     csrf.init_app(app)
+
+    @app.before_request
+    def refuse_nul_in_address() -> Response | None:
+        # PostgreSQL text cannot hold NUL and nobody types one: a crafted %00 in the path or a
+        # filter would otherwise reach a query and fail there (a 500 on PostgreSQL only).
+        if "\x00" in request.path or any(
+            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+        ):
+            from portal.web_errors import error_response
+
+            return error_response(400, "The address contains a character that cannot be used.")
+        return None
+
     policy = content_security_policy(settings.oidc_discovery_url if settings.oidc_enabled else "")
 
     @app.after_request

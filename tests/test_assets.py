@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
 from portal.errors import NotFound, RuleViolation
-from portal.models import Asset, AssetEvent, AssetStatus, Notice, OutboxMessage
+from portal.models import Asset, AssetEvent, AssetStatus, Notice, OutboxMessage, Site, User
 from portal.services import assets
 from portal.services.audit import Actor
 from tests import factories
@@ -428,3 +428,44 @@ def test_the_service_refuses_the_wrong_people_too(db, office):
     stock = add(db, office, "IT-0002")
     with pytest.raises(RuleViolation):
         assets.mark_return_requested(db, system, stock, office["coordinator"], utcnow())
+
+
+def test_a_tag_registered_by_a_colleague_a_moment_ago_is_named_and_nothing_breaks(
+    db, office, session_factory
+):
+    """The duplicate check passed, then a colleague's same tag committed before this insert: the
+    form says so and the request's session still works (before: the pre-flush ran outside the
+    savepoint and the next statement raised, a 500)."""
+    other = session_factory()
+    raced = []
+
+    def colleague_commits_first(session, _context, _instances):
+        if not raced and any(isinstance(o, Asset) for o in session.new):
+            raced.append(True)
+            assets.add_asset(
+                other,
+                Actor.system("tests"),
+                other.get(User, office["coordinator"].id),
+                other.get(Site, office["berlin"].id),
+                assets.NewAsset(item_id=office["laptop"].id, asset_tag="IT-0042"),
+                now=utcnow(),
+            )
+            other.commit()
+
+    event.listen(db, "before_flush", colleague_commits_first)
+    try:
+        with pytest.raises(RuleViolation) as refused:
+            assets.add_asset(
+                db,
+                Actor.system("tests"),
+                office["coordinator"],
+                office["berlin"],
+                assets.NewAsset(item_id=office["laptop"].id, asset_tag="it-0042"),
+                now=utcnow(),
+            )
+    finally:
+        event.remove(db, "before_flush", colleague_commits_first)
+        other.close()
+    assert refused.value.errors == {"asset_tag": "IT-0042 was just added by someone else."}
+    db.commit()  # still usable
+    assert db.scalar(select(func.count(Asset.id)).where(Asset.asset_tag == "IT-0042")) == 1

@@ -642,3 +642,40 @@ def test_badges_print_after_check_in_and_a_printer_that_is_off_is_retried(
         assert printer.jobs and printer.jobs[0].startswith(b"%PDF")
     finally:
         printer.close()
+
+
+def test_two_taps_racing_on_two_workers_make_one_visit_and_both_see_it(
+    db: Session, berlin: Site, host: User, session_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second tap's lookup ran before the first committed; its insert then meets the unique
+    key. It must answer with the first tap's visit, not a broken transaction (a 500)."""
+    now = noon_today(berlin)
+    device = paired_kiosk(db, berlin)
+    details = visitors.VisitorDetails.from_form("Ola Nordmann", "ola@example.org", "")
+    first = visitors.check_in_walk_in(
+        db, device, details, visitors.Signing(host_id=host.id, submission_key="race"), now=now
+    )
+    db.commit()
+
+    real_lookup = visitors._by_submission_key
+    looks = []
+
+    def lookup_before_the_first_commit(session: Session, key: str) -> Visit | None:
+        looks.append(key)  # the second tap's first look finds nothing yet
+        return None if len(looks) == 1 else real_lookup(session, key)
+
+    monkeypatch.setattr(visitors, "_by_submission_key", lookup_before_the_first_commit)
+    other = session_factory()
+    try:
+        second = visitors.check_in_walk_in(
+            other,
+            other.get(KioskDevice, device.id),
+            details,
+            visitors.Signing(host_id=host.id, submission_key="race"),
+            now=now,
+        )
+        assert second.repeated and second.visit.id == first.visit.id
+        other.commit()  # the session is still usable: the request's own commit works
+    finally:
+        other.close()
+    assert db.scalar(select(func.count(Visit.id)).where(Visit.submission_key == "race")) == 1

@@ -250,9 +250,10 @@ def add_asset(
         note=note,
         created_at=now,
     )
-    session.add(asset)
     try:
+        # Added inside the savepoint: begin_nested() flushes what is pending first, outside it.
         with session.begin_nested():
+            session.add(asset)
             session.flush()
     except IntegrityError as exc:  # a colleague registered the same tag a moment ago
         raise RuleViolation({"asset_tag": f"{tag} was just added by someone else."}) from exc

@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -707,14 +708,17 @@ def _admit(
     actor = Actor(None, f"kiosk:{device.id}")
     entry = deny_match(session, site.id, details)
     if entry is not None:
-        visit.status = VisitStatus.DENIED
-        visit.denied_by_entry_id = entry.id
-        visit.checked_in_device_id = device.id
-        visit.submission_key = signing.submission_key[:64] or None
-        visit.code_hash = None
-        if new:
-            session.add(visit)
-        if not _flush_once(session, visit):
+
+        def deny() -> None:
+            visit.status = VisitStatus.DENIED
+            visit.denied_by_entry_id = entry.id
+            visit.checked_in_device_id = device.id
+            visit.submission_key = signing.submission_key[:64] or None
+            visit.code_hash = None
+            if new:
+                session.add(visit)
+
+        if not _write_once(session, visit, deny):
             return _repeat(_by_submission_key(session, signing.submission_key), site)  # type: ignore[arg-type]
         _alert_coordinators(session, site, visit, now=now)
         audit.record(session, actor, "visit.denied", visit, after={"entry_id": entry.id})
@@ -745,19 +749,21 @@ def _admit(
     if errors:
         raise RuleViolation(errors, "signing_form")
 
-    visit.status = VisitStatus.CHECKED_IN
-    visit.checked_in_at = now
-    visit.checked_in_device_id = device.id
-    visit.submission_key = signing.submission_key[:64] or None
-    visit.code_hash = None  # an invitation code works once
-    if agreement is not None:
-        visit.agreement_id = agreement.id
-        visit.signed_name = signing.signed_name
-        visit.signed_at = now
-    visit.badge_state = BadgeState.QUEUED if device.printer_uri else BadgeState.NONE
-    if new:
-        session.add(visit)
-    if not _flush_once(session, visit):
+    def admit() -> None:
+        visit.status = VisitStatus.CHECKED_IN
+        visit.checked_in_at = now
+        visit.checked_in_device_id = device.id
+        visit.submission_key = signing.submission_key[:64] or None
+        visit.code_hash = None  # an invitation code works once
+        if agreement is not None:
+            visit.agreement_id = agreement.id
+            visit.signed_name = signing.signed_name
+            visit.signed_at = now
+        visit.badge_state = BadgeState.QUEUED if device.printer_uri else BadgeState.NONE
+        if new:
+            session.add(visit)
+
+    if not _write_once(session, visit, admit):
         return _repeat(_by_submission_key(session, signing.submission_key), site)  # type: ignore[arg-type]
     if signature is not None:
         session.add(VisitImage(visit_id=visit.id, kind="signature", **signature))
@@ -791,10 +797,13 @@ def _admit(
     return CheckInOutcome(visit, host_unavailable=host_unavailable)
 
 
-def _flush_once(session: Session, visit: Visit) -> bool:
-    """Write the check-in; False when a concurrent double tap with the same key won."""
+def _write_once(session: Session, visit: Visit, change: Callable[[], None]) -> bool:
+    """Make and write the check-in; False when a concurrent double tap with the same key won.
+    The change is made inside the savepoint: begin_nested() flushes what is pending first, outside
+    it, where the unique key's refusal would leave the whole session unusable (a 500)."""
     try:
         with session.begin_nested():
+            change()
             session.flush()
     except IntegrityError:
         if visit in session:
