@@ -228,6 +228,7 @@ class Flow:
     host_id: int | None = None
     signed_name: str = ""
     signature: str = ""
+    typed_signature: bool = False  # "I can't sign with a finger": the typed name is the signature
     photo: str = ""
     host: visitors.HostOption | None = None
     visit: Visit | None = None
@@ -249,6 +250,7 @@ class Flow:
             host_id=int(host_id) if _is_id(host_id) else None,
             signed_name=form.get("signed_name", ""),
             signature=form.get("signature", ""),
+            typed_signature=form.get("typed_signature") == "1",
             photo=form.get("photo", ""),
         )
 
@@ -258,7 +260,8 @@ class Flow:
     def signing(self) -> visitors.Signing:
         return visitors.Signing(
             signed_name=self.signed_name,
-            signature_data_url=self.signature,
+            signature_data_url="" if self.typed_signature else self.signature,
+            typed_only=self.typed_signature,
             photo_data_url=self.photo,
             submission_key=self.key,
             host_id=self.host_id,
@@ -276,6 +279,7 @@ class Flow:
             "host_id": str(self.host_id or ""),
             "signed_name": self.signed_name,
             "signature": self.signature,
+            "typed_signature": "1" if self.typed_signature else "",
             "photo": self.photo,
         }
         return {k: v for k, v in values.items() if k not in shown and v}
@@ -299,7 +303,7 @@ def _signing_shape(flow: Flow) -> dict[str, str]:
         errors["signed_name"] = gettext("Please type your full name to sign.")
     elif len(signed) > visitors.NAME_MAX:
         errors["signed_name"] = messages.too_long(visitors.NAME_MAX)
-    if not flow.signature.startswith("data:image/png;base64,"):
+    if not flow.typed_signature and not flow.signature.startswith("data:image/png;base64,"):
         errors["signature"] = gettext("Please sign with your finger in the box.")
     return errors
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from portal.db import utcnow
 from portal.models import (
+    AuditEvent,
     BadgeState,
     KioskDevice,
     Notice,
@@ -609,6 +610,39 @@ def test_a_walk_in_signs_the_agreement_with_a_drawn_signature(kiosk, lobby, db):
     assert visit.agreement_id == agreement.id and visit.signed_name == "Sam Visitor"
     image = db.scalar(select(VisitImage).where(VisitImage.visit_id == visit.id))
     assert image.kind == "signature" and image.data.startswith(b"\x89PNG")
+
+
+def test_a_visitor_who_cannot_draw_signs_with_the_typed_name_alone(kiosk, lobby, db):
+    """WCAG 2.5.7: signing must not need a dragging movement. Ticking the box makes the typed
+    name the signature; the name is still required, and a half-drawn line is not kept."""
+    agreement = publish_agreement(db, lobby.site)
+    form = walk_in_form(kiosk, lobby.jonas, email="sam@example.org")
+    sign = kiosk.post("/kiosk/walk-in/details", form)
+    assert "my typed name is my signature" in text_of(sign)
+    carried = {name: hidden(sign, name) for name in ("key", "name", "email", "company", "host_id")}
+
+    nameless = kiosk.post("/kiosk/walk-in/agreement", {**carried, "typed_signature": "1"})
+    assert nameless.status_code == 422
+    assert "Please type your full name to sign." in text_of(nameless)
+    assert "Please sign with your finger" not in text_of(nameless)
+    assert 'name="typed_signature" value="1" checked' in text_of(nameless)  # the choice is kept
+
+    done = kiosk.post(
+        "/kiosk/walk-in/agreement",
+        {
+            **carried,
+            "typed_signature": "1",
+            "signed_name": "Sam Visitor",
+            "signature": signature_data_url(),  # begun, then the visitor chose typing
+        },
+    )
+    assert done.status_code == 200 and "Welcome, Sam." in text_of(done)
+    [visit] = visits(db)
+    assert visit.agreement_id == agreement.id and visit.signed_name == "Sam Visitor"
+    assert visit.signed_at is not None
+    assert db.scalar(select(VisitImage).where(VisitImage.visit_id == visit.id)) is None
+    recorded = db.scalar(select(AuditEvent).where(AuditEvent.action == "visit.checked_in"))
+    assert recorded.after["signed"] == "typed"
 
 
 def test_a_returning_visitor_signs_again_only_when_the_agreement_changed(kiosk, lobby, db):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
@@ -400,6 +400,17 @@ def test_the_visit_page_tells_the_whole_story(client, office, db):
         "Download PDF",
     ):
         assert text in body, text
+
+
+def test_a_typed_name_signature_is_shown_as_such(client, office, db):
+    visit = signed_visit(db, office)
+    db.execute(delete(VisitImage).where(VisitImage.kind == "signature"))
+    db.commit()
+    client.sign_in(HOST)
+    body = client.get(f"/visitors/{visit.id}").get_data(as_text=True)
+    assert "as “Anna Kowalski”" in body
+    assert "Signed with the typed name alone" in body
+    assert f"/visitors/{visit.id}/images/signature" not in body
 
 
 def test_signatures_and_photos_are_served_only_to_who_may_see_the_visit(app, client, office, db):

@@ -286,6 +286,15 @@
     window.addEventListener("resize", function () { if (canvas.isConnected) { fit(); } });
   }
 
+  // The typed name as the whole signature: hide the drawing box while the box is ticked.
+  function startTypedSignature(box) {
+    var signing = box.closest("[data-signing]");
+    if (!signing) { return; }
+    box.addEventListener("change", function () {
+      signing.classList.toggle("is-typed", box.checked);
+    });
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Codes are shown as people read them: upper case, a dash after four characters.
 
@@ -330,6 +339,7 @@
     scope.querySelectorAll("[data-qr-scanner]").forEach(startScanner);
     scope.querySelectorAll("[data-photo]").forEach(startPhoto);
     scope.querySelectorAll("[data-signature]").forEach(startSignature);
+    scope.querySelectorAll("[data-typed-signature]").forEach(startTypedSignature);
     scope.querySelectorAll("[data-code-format]").forEach(formatCode);
   }
 

@@ -594,6 +594,9 @@ class Signing:
 
     signed_name: str = ""
     signature_data_url: str = ""
+    # The visitor cannot draw (WCAG 2.5.7: no dragging without an alternative): the typed name
+    # alone is the signature, and no drawing is kept even if one was begun.
+    typed_only: bool = False
     photo_data_url: str = ""
     submission_key: str = ""
     host_id: int | None = None  # walk-ins choose their host
@@ -732,12 +735,13 @@ def _admit(
             errors["signed_name"] = "Type your full name to sign."
         elif len(signing.signed_name) > NAME_MAX:
             errors["signed_name"] = f"Use at most {NAME_MAX} characters."
-        try:
-            signature = _image_from_data_url(
-                signing.signature_data_url, "PNG", SIGNATURE_MAX_BYTES, (1200, 600)
-            )
-        except image_uploads.ImageRejected:
-            errors["signature"] = "Sign with your finger in the box."
+        if not signing.typed_only:
+            try:
+                signature = _image_from_data_url(
+                    signing.signature_data_url, "PNG", SIGNATURE_MAX_BYTES, (1200, 600)
+                )
+            except image_uploads.ImageRejected:
+                errors["signature"] = "Sign with your finger in the box."
     photo = None
     if site.visitor_photo and signing.photo_data_url:
         try:
@@ -792,7 +796,11 @@ def _admit(
         actor,
         "visit.checked_in",
         visit,
-        after={"kind": visit.kind, "agreement_version": agreement.version if agreement else None},
+        after={
+            "kind": visit.kind,
+            "agreement_version": agreement.version if agreement else None,
+            "signed": None if agreement is None else "typed" if signature is None else "drawn",
+        },
     )
     return CheckInOutcome(visit, host_unavailable=host_unavailable)
 

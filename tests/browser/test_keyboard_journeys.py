@@ -296,15 +296,26 @@ def test_a_coordinator_approves_a_request_in_the_inbox_with_the_keyboard(
 
 # (d) A walk-in checks in at the kiosk ----------------------------------------------------------
 def a_kiosk_without_an_agreement(app: Flask) -> tuple[str, str]:
-    """A kiosk at the site without a visitor agreement (New York in the demo): the agreement's
-    drawn signature is path-based input, which WCAG 2.1.1 exempts from keyboard operation, so
-    the keyboard journey checks in where none is asked for. Returns (pairing code, host name)."""
+    """A kiosk at the site without a visitor agreement (New York in the demo), no photo asked.
+    Returns (pairing code, host name)."""
+    return a_kiosk(app, with_agreement=False)
+
+
+def a_kiosk(app: Flask, *, with_agreement: bool) -> tuple[str, str]:
     from portal.services import visitors
 
     with writing(app) as s:
-        site = s.scalars(select(Site).where(Site.slug != "berlin").order_by(Site.id)).first()
+        sites = select(Site).order_by(Site.id)
+        site = s.scalars(
+            sites.where(Site.slug == "berlin" if with_agreement else Site.slug != "berlin")
+        ).first()
         assert site is not None
-        assert visitors.current_agreement(s, site) is None, "the demo's other site has no agreement"
+        if not with_agreement:
+            assert visitors.current_agreement(s, site) is None, "this site asks for no agreement"
+        elif visitors.current_agreement(s, site) is None:
+            visitors.publish_agreement(
+                s, SYSTEM, site, title="Visitor agreement", body="Keep what you see confidential."
+            )
         site.visitor_photo = False
         _device, code = kiosk_devices.create(s, SYSTEM, site, "Keyboard lobby", now=utcnow())
         host = s.scalars(
@@ -319,7 +330,9 @@ def a_kiosk_without_an_agreement(app: Flask) -> tuple[str, str]:
 def test_a_walk_in_checks_in_at_the_kiosk_with_the_keyboard(
     chromium: Any, live_server: Any, watchdog: Any, page: Page, live_app: Flask
 ) -> None:
-    code, host = a_kiosk_without_an_agreement(live_app)
+    """Including the visitor agreement: the drawn signature needs a dragging movement, so the
+    visitor signs with the typed name alone (WCAG 2.5.7), all by keyboard."""
+    code, host = a_kiosk(live_app, with_agreement=True)
     tablet = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 800}, locale="en-US"
     )
@@ -359,6 +372,15 @@ def test_a_walk_in_checks_in_at_the_kiosk_with_the_keyboard(
         expect(kiosk.get_by_role("radio", name=re.compile(re.escape(host)))).to_be_checked()
         keys.tab_to("#f-purpose")
         keys.type("Keyboard test")
+        keys.tab_to("button[type=submit]:not([name=back])")
+        kiosk.keyboard.press("Enter")
+        expect(kiosk.locator(".screen-agreement")).to_be_visible()
+        keys.tab_to("#f-signed_name")
+        keys.type("Kim Keyboard")
+        keys.tab_to("#f-typed-signature")
+        keys.press("Space")
+        expect(kiosk.locator("#f-typed-signature")).to_be_checked()
+        expect(kiosk.locator(".signature-pad")).to_be_hidden()  # no box left to draw in
         keys.tab_to("button[type=submit]:not([name=back])")
         kiosk.keyboard.press("Enter")
         expect(kiosk.get_by_role("heading", level=1)).to_have_text("Welcome, Kim.")
