@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, flash, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from portal import htmx
@@ -21,6 +22,10 @@ MESSAGES = {
     403: ("Not allowed", "Your account does not have access to this page."),
     404: ("Not found", "There is nothing here, or it is not yours to see."),
     405: ("Not allowed", "That page does not accept this kind of request."),
+    409: (
+        "Changed by someone else",
+        "Someone changed this at the same moment, so nothing was saved. Please try again.",
+    ),
     413: ("Too large", "What you sent is larger than this form accepts."),
     422: ("Please check your input", "Something you entered needs a change."),
     429: ("Too many attempts", "Please wait a moment before trying again."),
@@ -73,6 +78,12 @@ def register_error_handlers(app: Flask) -> None:
             # and load balancers retry, not a 500 that reads like a bug.
             log.warning("database unavailable on %s: %s", request.path, error.orig or error)
             return database_unavailable()
+        if isinstance(error, StaleDataError):
+            # A versioned row (ticket, booking, asset) changed under this request after it was
+            # read, e.g. two comments at the same instant: nothing of this request was kept.
+            log.warning("concurrent change on %s: %s", request.path, error)
+            db().rollback()
+            return error_response(409)
         log.exception("unhandled error on %s", request.path)
         return error_response(500)
 

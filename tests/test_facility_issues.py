@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.db import utcnow
 from portal.models import (
@@ -540,6 +540,37 @@ def test_the_reporter_can_comment_and_cancel(db, app, rita, office):
     page = rita.get(f"/issues/{ticket.id}").get_data(as_text=True)
     assert "Cancel report" not in page and "Withdrawn" in page
     assert "Still dripping &lt;b&gt;!&lt;/b&gt;" in page
+
+
+def test_a_comment_racing_a_colleagues_change_is_a_clear_409_not_a_500(
+    db, app, rita, office, monkeypatch
+):
+    """What the PostgreSQL scan found: two writes to one ticket at the same instant. The one that
+    read the older version is refused with a message (its text stays in the form), not a 500."""
+    ticket = issue(db, office["reporter"], Place(office["berlin"], office["floor_1"]))
+    db.commit()
+    real_add_comment = tickets.add_comment
+
+    def colleague_changes_it_first(session, *args, **kwargs):
+        # Committed by someone else after this request read the ticket, before it writes.
+        db.execute(update(Ticket).where(Ticket.id == ticket.id).values(version=Ticket.version + 1))
+        db.commit()
+        return real_add_comment(session, *args, **kwargs)
+
+    monkeypatch.setattr(tickets, "add_comment", colleague_changes_it_first)
+    response = rita.submit(f"/tickets/{ticket.id}/comments", {"body": "Still dripping"}, htmx=True)
+    assert response.status_code == 409
+    assert "Someone changed this at the same moment" in response.get_data(as_text=True)
+    assert response.headers["HX-Retarget"] == "#flash"  # the typed comment stays where it was
+    db.expire_all()
+    comments = select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "comment"
+    )
+    assert db.scalars(comments).all() == []
+
+    monkeypatch.setattr(tickets, "add_comment", real_add_comment)
+    again = rita.submit(f"/tickets/{ticket.id}/comments", {"body": "Still dripping"}, htmx=True)
+    assert again.status_code == 200 and "Still dripping" in again.get_data(as_text=True)
 
 
 def test_the_progress_shows_the_way_to_fixed(db, app, office):
