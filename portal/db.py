@@ -52,6 +52,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+INT_MAX = 2**31 - 1  # ids and versions are INTEGER columns: PostgreSQL refuses a larger parameter
+
+
+def db_int(raw: object) -> int:
+    """A number from a query string or form that an INTEGER column can hold, else ValueError:
+    `request.args.get("before", type=db_int)` then gives None, not a database error (a 500 on
+    PostgreSQL for 99999999999). ASCII digits only: "²".isdigit() is true, yet int() fails."""
+    text = str(raw).strip()
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 10:
+        raise ValueError(f"not a whole number an INTEGER column holds: {text[:20]!r}")
+    value = int(text)
+    if not -INT_MAX - 1 <= value <= INT_MAX:
+        raise ValueError(f"out of INTEGER range: {value}")
+    return value
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")

@@ -3,12 +3,16 @@ the proxy set-up. Nothing here is optional; the README explains each header."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
+
+from portal.db import INT_MAX
 
 csrf = CSRFProtect()
 
@@ -57,6 +61,21 @@ class HostAwareSessionInterface(SecureCookieSessionInterface):
         return not is_local_request(request)
 
 
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def _has_nul(values: Any) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in values.items(multi=True))
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:...>` capped at what an INTEGER column holds."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def configure_security(app: Flask) -> None:
     settings = app.extensions["foyer.settings"]
     if settings.proxy_count:
@@ -85,17 +104,25 @@ def configure_security(app: Flask) -> None:
     )
     app.session_interface = HostAwareSessionInterface()
     csrf.init_app(app)
+    # A path id past INTEGER is a 404 like any unknown id, not a database error (PostgreSQL).
+    app.url_map.converters["int"] = DatabaseIntConverter
 
     @app.before_request
-    def refuse_nul_in_address() -> Response | None:
-        # PostgreSQL text cannot hold NUL and nobody types one: a crafted %00 in the path or a
-        # filter would otherwise reach a query and fail there (a 500 on PostgreSQL only).
-        if "\x00" in request.path or any(
-            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
-        ):
+    def refuse_nul_bytes() -> Response | None:
+        # PostgreSQL text cannot hold NUL and nobody types one: a crafted %00 in the path, a
+        # filter or a form field would otherwise reach a query and fail there (a 500 on
+        # PostgreSQL only). Uploaded files are not text fields and are checked on their own.
+        if "\x00" in request.path or _has_nul(request.args):
             from portal.web_errors import error_response
 
             return error_response(400, "The address contains a character that cannot be used.")
+        posted = request.method not in ("GET", "HEAD") and request.mimetype in FORM_TYPES
+        if posted and _has_nul(request.form):
+            from portal.web_errors import error_response
+
+            return error_response(
+                400, "A field contains a character that cannot be used. Nothing was saved."
+            )
         return None
 
     policy = content_security_policy(settings.oidc_discovery_url if settings.oidc_enabled else "")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
-from portal.models import LoginSession, User
+from portal.models import LoginSession, User, Vendor
 from tests import factories
 from tests.conftest import Browser, make_test_app
 
@@ -89,3 +89,55 @@ def test_a_nul_byte_in_an_address_is_a_clear_400_on_both_databases(
     assert response.status_code == 400
     assert "cannot be used" in response.get_data(as_text=True)
     assert client.get(address.replace("%00", "")).status_code != 500
+
+
+BIG = "99999999999"  # past PostgreSQL's INTEGER (2**31 - 1)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        f"/bookings/{BIG}",
+        f"/lobby/sites/{BIG}/",
+        f"/feeds/?resource={BIG}",
+        f"/admin/audit/?before={BIG}",
+        f"/admin/outbox/?before={BIG}",
+        f"/desks/?floor={BIG}",
+        f"/rooms/timeline?floor={BIG}",
+    ],
+)
+def test_an_id_past_integer_is_never_a_server_error(client: Any, db: Session, address: str) -> None:
+    """What the deep fuzz found on PostgreSQL: 99999999999 reached a query as a parameter."""
+    site = factories.site(db, "berlin")
+    factories.user(db, email="admin@example.com", admin=True, home_site=site)
+    db.commit()
+    client.sign_in("admin@example.com")
+    response = client.get(address)
+    assert response.status_code in (200, 404), response.status_code
+    if "?" not in address:
+        assert response.status_code == 404  # like any id that does not exist
+
+
+def test_a_nul_byte_in_a_form_field_is_a_clear_400_and_nothing_is_saved(
+    client: Any, db: Session
+) -> None:
+    """Also from the deep fuzz: a vendor named "\\x00" was a 500 on PostgreSQL."""
+    site = factories.site(db, "berlin")
+    factories.user(db, email="admin@example.com", admin=True, home_site=site)
+    db.commit()
+    client.sign_in("admin@example.com")
+    before = db.scalar(select(func.count()).select_from(Vendor))
+    form = {
+        "name": "Lindqvist\x00",
+        "email": "ann@example.com",
+        "contact_name": "Ann",
+        "phone": "+49 30 1234",
+    }
+    response = client.submit("/admin/service-desk/vendors/new", form, htmx=True)
+    assert response.status_code == 400
+    assert "A field contains a character that cannot be used" in response.get_data(as_text=True)
+    assert response.headers["HX-Retarget"] == "#flash"  # the form keeps what was typed
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Vendor)) == before
+    form["name"] = "Lindqvist"
+    assert client.submit("/admin/service-desk/vendors/new", form).status_code == 303

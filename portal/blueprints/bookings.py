@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal import htmx
 from portal.blueprints.context import actor
-from portal.db import utcnow
+from portal.db import db_int, utcnow
 from portal.errors import RuleViolation
 from portal.login import safe_next
 from portal.models import Booking, BookingSeries, BookingStatus, Resource, Role
@@ -142,7 +142,7 @@ def move(booking_id: int) -> Response:
                 db(), actor(), current_user, booking, start=start, duration=new_end - new_start
             ),
         )
-    resource_id = request.form.get("resource_id", type=int) or None
+    resource_id = request.form.get("resource_id", type=db_int) or None
     if resource_id:
         load_or_404(db(), Resource, resource_id)
     return _act(
@@ -283,7 +283,7 @@ def decide(booking_id: int) -> Response:
             booking,
             approve=approve,
             reason=request.form.get("reason", ""),
-            expected_version=request.form.get("version", type=int),
+            expected_version=request.form.get("version", type=db_int),
         )
     except RuleViolation as violation:
         db().rollback()

@@ -20,7 +20,7 @@ from portal.blueprints.booking_views import (
     today_at,
 )
 from portal.blueprints.context import actor
-from portal.db import utcnow
+from portal.db import db_int, utcnow
 from portal.errors import RuleViolation
 from portal.models import BookingStatus, Desk, Site
 from portal.permissions import load_or_404
@@ -55,7 +55,7 @@ def _query_from_request() -> MapQuery:
     return MapQuery(
         site,
         day,
-        request.args.get("floor", type=int),
+        request.args.get("floor", type=db_int),
         _slot(),
         zone=request.args.get("zone", "")[:80],
         attributes=tuple(a[:40] for a in request.args.getlist("attr") if a),

@@ -25,7 +25,7 @@ from portal import htmx
 from portal.blueprints.booking_views import new_idempotency_key
 from portal.blueprints.context import actor
 from portal.blueprints.forms import WholeNumberField, apply_violation
-from portal.db import utcnow
+from portal.db import db_int, utcnow
 from portal.errors import Conflict, NotFound, RuleViolation, SlotTaken
 from portal.login import safe_next
 from portal.models import Asset, AssetStatus, Equipment, Role, Site, User
@@ -41,7 +41,7 @@ CALENDAR_WEEKS = 5
 
 
 def _version() -> int | None:
-    return request.form.get("version", type=int)
+    return request.form.get("version", type=db_int)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from wtforms import HiddenField, RadioField
 
 from portal import htmx
 from portal.blueprints.context import actor, managed_sites
-from portal.db import utcnow
+from portal.db import db_int, utcnow
 from portal.errors import NotFound, RuleViolation
 from portal.limits import limiter
 from portal.models import Resource, Role, Site
@@ -127,7 +127,9 @@ def _offer() -> dict[str, Any]:
     person's own bookings, and the visitors of the sites they coordinate."""
     session = db()
     resource = None
-    wanted = request.args.get("resource", type=int) or request.form.get("resource_id", type=int)
+    wanted = request.args.get("resource", type=db_int) or request.form.get(
+        "resource_id", type=db_int
+    )
     if wanted:
         resource = session.get(Resource, wanted)
         if resource is None or not feeds.may_see_resource(current_user, resource):

@@ -27,7 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from portal import htmx
 from portal.blueprints.booking_views import chosen_day, chosen_site, new_idempotency_key
 from portal.blueprints.context import actor
-from portal.db import utcnow
+from portal.db import db_int, utcnow
 from portal.errors import RuleViolation
 from portal.models import Room
 from portal.permissions import load_or_404
@@ -118,7 +118,7 @@ def timeline() -> Response:
     floors = availability.floors_of_site(db(), site)
     if not floors:
         abort(404)
-    wanted = request.args.get("floor", type=int)
+    wanted = request.args.get("floor", type=db_int)
     floor = next((f for f in floors if f.id == wanted), floors[0])
     cache = page_cache.cache_for(current_app.extensions)
     data = availability.room_timeline(db(), floor, day, current_user, now, cache)

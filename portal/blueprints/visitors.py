@@ -33,7 +33,7 @@ from portal import htmx
 from portal.blueprints.booking_views import new_idempotency_key, next_open_day
 from portal.blueprints.context import actor
 from portal.blueprints.forms import apply_violation
-from portal.db import utcnow
+from portal.db import db_int, utcnow
 from portal.errors import NotFound, RuleViolation
 from portal.login import safe_next
 from portal.models import (
@@ -200,7 +200,7 @@ def _prefilled_form() -> InviteForm:
     form = _invite_form(formdata=None)
     sites = _sites()
     home = current_user.home_site or (sites[0] if sites else None)
-    wanted = request.args.get("site", type=int)
+    wanted = request.args.get("site", type=db_int)
     site = next((s for s in sites if s.id == wanted), home)
     if site is not None:
         form.site.data = site.id

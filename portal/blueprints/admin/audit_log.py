@@ -7,7 +7,7 @@ from flask import Blueprint, Response, request, stream_with_context
 from flask_login import current_user
 
 from portal import htmx
-from portal.db import utcnow
+from portal.db import db_int, utcnow
 from portal.errors import RuleViolation
 from portal.models import Role
 from portal.permissions import role_required
@@ -26,7 +26,7 @@ def audit_log() -> Response:
     problems = view.problems()
     events, more = [], False
     if not problems:
-        events, more = audit_search.page(db(), view, zone, request.args.get("before", type=int))
+        events, more = audit_search.page(db(), view, zone, request.args.get("before", type=db_int))
     return htmx.render(
         "admin/audit_log.html",
         "admin/_audit_rows.html",

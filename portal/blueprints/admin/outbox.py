@@ -9,7 +9,7 @@ from sqlalchemy.orm import defer
 
 from portal import htmx
 from portal.blueprints.context import actor
-from portal.db import utcnow
+from portal.db import db_int, utcnow
 from portal.errors import RuleViolation
 from portal.models import OutboxMessage, OutboxStatus, Role
 from portal.permissions import load_or_404, role_required
@@ -36,7 +36,7 @@ def _retryable(message: OutboxMessage) -> bool:
 def outbox() -> Response:
     status = request.args.get("status", "")
     status = status if status in STATUSES else ""
-    before_id = request.args.get("before", type=int)
+    before_id = request.args.get("before", type=db_int)
     # The list shows no bodies: leave them in the database.
     stmt = select(OutboxMessage).options(
         defer(OutboxMessage.text_body),
