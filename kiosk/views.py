@@ -33,7 +33,7 @@ from kiosk import device as identity
 from kiosk import messages
 from kiosk.locale import DEFAULT, LANGUAGE_COOKIE, LANGUAGES, chosen_language
 from portal import htmx
-from portal.db import utcnow
+from portal.db import db_id, utcnow
 from portal.errors import RuleViolation
 from portal.limits import limiter
 from portal.models import CheckoutMethod, KioskDevice, User, Visit, VisitStatus
@@ -247,7 +247,7 @@ class Flow:
             email=form.get("email", ""),
             company=form.get("company", ""),
             purpose=form.get("purpose", ""),
-            host_id=int(host_id) if _is_id(host_id) else None,
+            host_id=db_id(host_id),
             signed_name=form.get("signed_name", ""),
             signature=form.get("signature", ""),
             typed_signature=form.get("typed_signature") == "1",
@@ -283,12 +283,6 @@ class Flow:
             "photo": self.photo,
         }
         return {k: v for k, v in values.items() if k not in shown and v}
-
-
-def _is_id(value: str) -> bool:
-    """A posted id the database can hold: ASCII digits ("²".isdigit() is true, yet int() fails)
-    and fewer than 10 of them (PostgreSQL's INTEGER ends at 2**31 - 1)."""
-    return value.isascii() and value.isdigit() and len(value) < 10
 
 
 def _steps(first: str, agreement: bool, photo: bool) -> list[str]:
@@ -352,7 +346,8 @@ def hosts() -> Response:
     query = request.args.get("host_query", "")[:100]
     chosen = request.args.get("host_id", "")
     options = visitors.search_hosts(db(), _device().site, query)
-    selected = _chosen_host(int(chosen)) if _is_id(chosen) else None
+    chosen_id = db_id(chosen)
+    selected = _chosen_host(chosen_id) if chosen_id is not None else None
     if selected is not None:
         options = [selected] + [o for o in options if o.id != selected.id]
     return make_response(
@@ -539,13 +534,13 @@ def invitation_matches() -> Response:
 @_device_limit(CHECK_IN_LIMIT, scope="kiosk-code")
 def invitation_pick() -> Response:
     flow = Flow.from_form()
-    visit_id = request.form.get("visit_id", "")
+    visit_id = db_id(request.form.get("visit_id", ""))
     problem = ""
     try:
-        if not _is_id(visit_id):
+        if visit_id is None:
             problem = str(messages.RULES["invitation_unknown"])
         else:
-            visit = visitors.expected_invitation(db(), _device().site, int(visit_id), now=utcnow())
+            visit = visitors.expected_invitation(db(), _device().site, visit_id, now=utcnow())
     except RuleViolation as refused:
         problem = messages.for_rule(refused).popitem()[1]
     if problem:
@@ -766,8 +761,8 @@ def check_out_matches() -> Response:
 @bp.post("/check-out/pick")
 @_device_limit(CHECK_IN_LIMIT, scope="kiosk-code")
 def check_out_pick() -> Response:
-    visit_id = request.form.get("visit_id", "")
-    visit = db().get(Visit, int(visit_id)) if _is_id(visit_id) else None
+    visit_id = db_id(request.form.get("visit_id", ""))
+    visit = db().get(Visit, visit_id) if visit_id is not None else None
     if visit is None or visit.site_id != _device().site_id:
         return show(
             "check_out",

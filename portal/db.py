@@ -69,6 +69,15 @@ def db_int(raw: object) -> int:
     return value
 
 
+def db_id(raw: object) -> int | None:
+    """A posted or queried id: a positive number an INTEGER column can hold, else None."""
+    try:
+        value = db_int(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")

@@ -66,6 +66,13 @@ def test_a_form_sent_after_a_minute_away_is_saved(
         assert seen > a_while_ago + timedelta(minutes=4)
 
 
+def signed_in_as_admin(client: Any, db: Session) -> None:
+    site = factories.site(db, "berlin")
+    factories.user(db, email="admin@example.com", admin=True, home_site=site)
+    db.commit()
+    client.sign_in("admin@example.com")
+
+
 @pytest.mark.parametrize(
     "address",
     [
@@ -81,10 +88,7 @@ def test_a_nul_byte_in_an_address_is_a_clear_400_on_both_databases(
     client: Any, db: Session, address: str
 ) -> None:
     """What the scan found on PostgreSQL (text there cannot hold NUL): a 500 per %00 filter."""
-    site = factories.site(db, "berlin")
-    factories.user(db, email="admin@example.com", admin=True, home_site=site)
-    db.commit()
-    client.sign_in("admin@example.com")
+    signed_in_as_admin(client, db)
     response = client.get(address)
     assert response.status_code == 400
     assert "cannot be used" in response.get_data(as_text=True)
@@ -108,10 +112,7 @@ BIG = "99999999999"  # past PostgreSQL's INTEGER (2**31 - 1)
 )
 def test_an_id_past_integer_is_never_a_server_error(client: Any, db: Session, address: str) -> None:
     """What the deep fuzz found on PostgreSQL: 99999999999 reached a query as a parameter."""
-    site = factories.site(db, "berlin")
-    factories.user(db, email="admin@example.com", admin=True, home_site=site)
-    db.commit()
-    client.sign_in("admin@example.com")
+    signed_in_as_admin(client, db)
     response = client.get(address)
     assert response.status_code in (200, 404), response.status_code
     if "?" not in address:
@@ -122,10 +123,7 @@ def test_a_nul_byte_in_a_form_field_is_a_clear_400_and_nothing_is_saved(
     client: Any, db: Session
 ) -> None:
     """Also from the deep fuzz: a vendor named "\\x00" was a 500 on PostgreSQL."""
-    site = factories.site(db, "berlin")
-    factories.user(db, email="admin@example.com", admin=True, home_site=site)
-    db.commit()
-    client.sign_in("admin@example.com")
+    signed_in_as_admin(client, db)
     before = db.scalar(select(func.count()).select_from(Vendor))
     form = {
         "name": "Lindqvist\x00",

@@ -7,7 +7,7 @@ import pytest
 
 from integrations.retry_after import retry_after_seconds
 from portal.services.budgets import parse_amount
-from portal.services.inbox import _is_id
+from portal.db import db_id, db_int
 
 
 @pytest.mark.parametrize("header", ["²", "①", "1²"])
@@ -25,6 +25,15 @@ def test_a_budget_typed_with_superscripts_asks_for_an_amount(typed):
         parse_amount(typed)
 
 
-def test_an_inbox_filter_id_of_superscripts_is_not_an_id():
-    assert not _is_id("²")
-    assert _is_id("12")
+@pytest.mark.parametrize(
+    "posted", ["²", "①", "1²", "٣", "", "0", "-5", "99999999999", "2147483648"]
+)
+def test_what_is_not_an_id_the_database_can_hold_is_no_id(posted):
+    assert db_id(posted) is None
+
+
+def test_ids_and_integers_the_database_can_hold_are_read():
+    assert db_id("12") == 12 and db_id(" 7 ") == 7 and db_id("2147483647") == 2**31 - 1
+    assert db_int("-3") == -3
+    with pytest.raises(ValueError):
+        db_int("2147483648")

@@ -17,7 +17,7 @@ from wtforms import SelectField, StringField
 from portal import htmx
 from portal.blueprints.context import actor, default_site, managed_site_or_404, managed_sites
 from portal.blueprints.forms import apply_violation
-from portal.db import utcnow
+from portal.db import db_id, utcnow
 from portal.errors import RuleViolation
 from portal.models import PurchaseOrder, Role, Site, User
 from portal.permissions import coordinates_site, load_or_404, role_required
@@ -269,8 +269,7 @@ def orders() -> Response:
 
 
 def _restock_ids(values: list[str]) -> set[int]:
-    # ASCII only: "²".isdigit() is true, yet int("²") fails
-    return {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 10}
+    return {number for number in map(db_id, values) if number is not None}
 
 
 def _render_plan(site: Site, restock: set[int], status: int = 200, problem: str = "") -> Response:

@@ -34,7 +34,7 @@ from portal import htmx
 from portal.blueprints.booking_views import new_idempotency_key
 from portal.blueprints.context import actor
 from portal.blueprints.tickets import ticket_context
-from portal.db import utcnow
+from portal.db import INT_MAX, utcnow
 from portal.errors import NotFound, RuleViolation
 from portal.models import CatalogItem, LineStatus, Site, Ticket, TicketStatus
 from portal.request_scope import commit, db
@@ -43,7 +43,6 @@ from portal.services import catalog, image_uploads, requests, tickets
 bp = Blueprint("requests", __name__, url_prefix=None)
 
 DRAFT_KEY = "request_draft"
-MAX_ID = 2**31  # ids are INTEGER columns: PostgreSQL's upper bound
 OPEN_STATUSES = {
     TicketStatus.SUBMITTED,
     TicketStatus.WAITING,
@@ -111,7 +110,7 @@ def _save_draft(lines: list[tuple[int, int]], site: Site | None) -> None:
         "lines": [
             [item_id, quantity]
             for item_id, quantity in lines
-            if quantity > 0 and 0 < item_id < MAX_ID
+            if quantity > 0 and 0 < item_id <= INT_MAX
         ][: requests.MAX_LINES],
     }
 
@@ -345,7 +344,7 @@ def _render_review(
             item_id = int(raw_id)
         except (TypeError, ValueError):
             continue
-        if 0 < item_id < MAX_ID:  # a larger number names no item, and the database cannot hold it
+        if 0 < item_id <= INT_MAX:  # a larger number names no item, and the database cannot hold it
             ids.append(item_id)
     entries = {
         e.item.id: e for e in catalog.browse(db(), site.id, only_ids=ids, include_retired=True)

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from integrations import ical
 from integrations.calendar_sync import adapters
 from integrations.calendar_sync.base import Changes, Gone, RemoteCalendar, RemoteEvent, SyncError
-from portal.db import utcnow
+from portal.db import db_id, utcnow
 from portal.errors import NotFound, RuleViolation
 from portal.models import Booking, BookingStatus, Resource, User
 from portal.models.calendar_sync import CalendarLink, LinkState, Origin, Provider, SyncedEvent
@@ -524,13 +524,10 @@ def _adopt_own_event(
     host = notifications.sender_for(session).host
     prefix, _, rest = remote.uid.partition("-")
     booking_id, _, uid_host = rest.partition("@")
-    if (
-        prefix != "booking"
-        or uid_host != host
-        or not (booking_id.isascii() and booking_id.isdigit() and len(booking_id) < 10)
-    ):
+    number = db_id(booking_id)
+    if prefix != "booking" or uid_host != host or number is None:
         return None
-    booking = session.get(Booking, int(booking_id))
+    booking = session.get(Booking, number)
     if booking is None or booking.resource_id != link.resource_id:
         return None
     row = session.scalar(

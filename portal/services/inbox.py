@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal.db import db_id, db_int
 from portal.errors import DomainError, NotFound, RuleViolation
 from portal.models import (
     Booking,
@@ -126,7 +127,7 @@ class InboxFilter:
         if status not in ("open", "all") and status not in {s.value for s in TicketStatus}:
             status = "open"
         assignee = text("assignee")
-        if assignee not in ("me", "none") and not _is_id(assignee.removeprefix("v")):
+        if assignee not in ("me", "none") and db_id(assignee.removeprefix("v")) is None:
             assignee = ""
         age = number("age")
         return cls(
@@ -172,10 +173,6 @@ class InboxFilter:
     @property
     def narrowed(self) -> bool:
         return bool(self.query(page=1, sort=""))
-
-
-def _is_id(value: str) -> bool:
-    return value.isdecimal() and 0 < len(value) <= 9
 
 
 BUILT_IN_VIEWS = [
@@ -770,10 +767,14 @@ def parse_selection(values: list[str]) -> list[tuple[str, int, int | None]]:
     picked = []
     for value in values[:MAX_BULK]:
         parts = value.split(":")
-        if len(parts) != 3 or parts[0] not in ("t", "b") or not _is_id(parts[1]):
+        number = db_id(parts[1]) if len(parts) == 3 else None
+        if number is None or parts[0] not in ("t", "b"):
             continue
-        version = int(parts[2]) if _is_id(parts[2]) else None
-        picked.append((parts[0], int(parts[1]), version))
+        try:
+            version: int | None = db_int(parts[2])
+        except ValueError:
+            version = None
+        picked.append((parts[0], number, version))
     return picked
 
 

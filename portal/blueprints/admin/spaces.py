@@ -30,6 +30,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from portal import htmx
 from portal.blueprints.context import actor
 from portal.blueprints.forms import WholeNumberField
+from portal.db import db_id
 from portal.errors import RuleViolation
 from portal.models import Desk, DeskAssignment, Floor, Resource, Role, Room, Site
 from portal.permissions import (
@@ -576,7 +577,7 @@ def place(floor_id: int) -> Response:
             db(),
             actor(),
             floor,
-            int(raw_id) if raw_id.isdecimal() and len(raw_id) < 10 else None,
+            db_id(raw_id),
             form.x.data,
             form.y.data,
         )
