@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from integrations.retry_after import retry_after_seconds
-from portal.services.budgets import parse_amount
 from portal.db import db_id, db_int
+from portal.services.budgets import parse_amount
 
 
 @pytest.mark.parametrize("header", ["²", "①", "1²"])
