@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import statistics
 import tempfile
 import time
@@ -11,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from tests.scratch_database import admin_engine, scratch_postgres_database
 
 # A server where the benchmarks may CREATE DATABASE; each run makes its own and drops it after.
 ADMIN_URL = (
@@ -60,7 +61,7 @@ def on_scratch_postgres(label: str, run: Callable[[str, Path], None]) -> None:
     """Run `run(database_url, scratch_dir)` on a fresh PostgreSQL database, dropped afterwards.
     Without a reachable server, print one loud line and measure nothing."""
     admin_url = driver_url(ADMIN_URL)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = admin_engine(admin_url)
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -72,18 +73,15 @@ def on_scratch_postgres(label: str, run: Callable[[str, Path], None]) -> None:
             "may CREATE DATABASE. Nothing was measured. !!!"
         )
         return
-    name = f"foyer_{label}_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with (
+            scratch_postgres_database(admin, f"foyer_{label}") as url,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             run(url, Path(tmp))
+        print(f"(dropped database {make_url(url).database})")
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        print(f"(dropped database {name})")
 
 
 def driver_url(url: str) -> str:

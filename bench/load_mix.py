@@ -197,6 +197,17 @@ class Mix:
         n = next(self.address_counter)
         return Browser(self.bases, self.recorder, f"10.{n // 250}.{n % 250}.7")
 
+    def signed_in_browser(self, email: str, rng: random.Random) -> Browser:
+        """A new browser that keeps trying to sign in (as a person would) until the run ends."""
+        browser = self.browser()
+        while not self.stop.is_set():
+            try:
+                browser.sign_in(email)
+                break
+            except StepFailed:
+                self.pause(rng, 1.0, 2.0)
+        return browser
+
     def pause(
         self, rng: random.Random, low: float | None = None, high: float | None = None
     ) -> None:
@@ -213,13 +224,7 @@ class Mix:
     # employees -----------------------------------------------------------------------------
     def employee(self, email: str, site: str, seed: int) -> None:
         rng = random.Random(seed)
-        browser = self.browser()
-        while not self.stop.is_set():
-            try:
-                browser.sign_in(email)
-                break
-            except StepFailed:
-                self.pause(rng, 1.0, 2.0)
+        browser = self.signed_in_browser(email, rng)
         days = coming_weekdays(datetime.now(ZONES[site]).date(), 8)
 
         def step(rng: random.Random) -> None:
@@ -300,13 +305,7 @@ class Mix:
     # coordinators --------------------------------------------------------------------------
     def coordinator(self, email: str, seed: int) -> None:
         rng = random.Random(seed)
-        browser = self.browser()
-        while not self.stop.is_set():
-            try:
-                browser.sign_in(email)
-                break
-            except StepFailed:
-                self.pause(rng, 1.0, 2.0)
+        browser = self.signed_in_browser(email, rng)
         filters = ["?assignee=me", "?assignee=none", "?kind=room", "?sla=overdue", "?status=open"]
 
         def step(rng: random.Random) -> None:

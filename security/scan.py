@@ -15,7 +15,6 @@ import http.cookiejar
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -236,20 +235,17 @@ def throwaway_database(scratch: Path, backend: str) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{scratch / 'foyer.sqlite3'}"
         return
-    from sqlalchemy import create_engine, text
+    from tests.scratch_database import admin_engine, scratch_postgres_database
 
-    admin_url = os.environ.get(
-        "FOYER_SCAN_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    admin = admin_engine(
+        os.environ.get(
+            "FOYER_SCAN_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        )
     )
-    name = f"foyer_scan_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+        with scratch_postgres_database(admin, "foyer_scan") as url:
+            yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

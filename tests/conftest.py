@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import create_app
@@ -25,6 +25,7 @@ from portal.db import make_engine
 from portal.limits import limiter
 from portal.schema import upgrade
 from tests import factories
+from tests.scratch_database import admin_engine, scratch_postgres_database
 
 PG_ADMIN_URL = os.environ.get(
     "FOYER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -43,25 +44,17 @@ def missing_service(name: str, reason: str) -> None:
 
 
 def _postgres_database() -> Iterator[str]:
-    if PG_ADMIN_URL.startswith("postgresql://"):
-        admin_url = "postgresql+psycopg://" + PG_ADMIN_URL.removeprefix("postgresql://")
-    else:
-        admin_url = PG_ADMIN_URL
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = admin_engine(PG_ADMIN_URL)
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         admin.dispose()
-        missing_service("PostgreSQL", f"cannot connect to {admin_url}: {type(exc).__name__}")
-    name = f"foyer_test_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        missing_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}: {type(exc).__name__}")
     try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+        with scratch_postgres_database(admin, "foyer_test") as url:
+            yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
+from portal.models import Site, User
 from portal.schema import upgrade
-from portal.services import demo_company
+from portal.services import accounts, demo_company
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -99,3 +101,14 @@ def writing(app: Flask) -> Iterator[Session]:
     _reader, writer = app.extensions["foyer.sessions"]
     with app.app_context(), writer() as session, session.begin():
         yield session
+
+
+# Arranging data in the live server's database ------------------------------------------------
+def person(session: Session, email: str) -> User:
+    found = accounts.find_by_email(session, email)
+    assert found is not None, email
+    return found
+
+
+def berlin(session: Session) -> Site:
+    return session.scalars(select(Site).where(Site.slug == "berlin")).one()

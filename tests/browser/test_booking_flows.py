@@ -20,12 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
-from portal.models import HOLDING_STATUSES, Booking, BookingStatus, Desk, Room, Site, User
-from portal.services import accounts, bookings
+from portal.models import HOLDING_STATUSES, Booking, BookingStatus, Desk, Room, User
+from portal.services import bookings
 from portal.services.audit import Actor
 from portal.timezones import local_day_bounds, to_utc
 from tests.browser.conftest import WATCH_CSP
-from tests.browser.live import EMPLOYEE, new_context, sign_in, writing
+from tests.browser.live import EMPLOYEE, berlin, new_context, person, sign_in, writing
 
 pytestmark = pytest.mark.browser
 
@@ -35,14 +35,6 @@ SCREEN_OFFSET = {"phone": 0, "desktop": 1}  # the two sizes book on different da
 
 
 # Arranging data in the live server's database ------------------------------------------------
-def person(session: Session, email: str) -> User:
-    found = accounts.find_by_email(session, email)
-    assert found is not None, email
-    return found
-
-
-def berlin(session: Session) -> Site:
-    return session.scalars(select(Site).where(Site.slug == "berlin")).one()
 
 
 def working_day(index: int) -> date:

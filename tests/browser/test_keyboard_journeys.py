@@ -35,12 +35,12 @@ from portal.models import (
     Ticket,
     User,
 )
-from portal.services import accounts, bookings, kiosk_devices, requests
+from portal.services import bookings, kiosk_devices, requests
 from portal.services.audit import Actor
 from portal.services.demo_service_desk import seed_service_desk
 from portal.timezones import local_day_bounds
 from tests.browser.conftest import WATCH_CSP
-from tests.browser.live import EMPLOYEE, PASSWORD, htmx_settled, writing
+from tests.browser.live import EMPLOYEE, PASSWORD, berlin, htmx_settled, person, writing
 from tests.browser.test_booking_flows import has_desk_that_day
 
 pytestmark = pytest.mark.browser
@@ -154,14 +154,6 @@ class Keyboard:
 
 
 # Arranging data ------------------------------------------------------------------------------
-def person(session: Session, email: str) -> User:
-    found = accounts.find_by_email(session, email)
-    assert found is not None, email
-    return found
-
-
-def berlin(session: Session) -> Site:
-    return session.scalars(select(Site).where(Site.slug == "berlin")).one()
 
 
 def day_without_a_desk(session: Session, user: User) -> date:

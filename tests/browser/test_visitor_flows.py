@@ -43,18 +43,25 @@ from portal.models import (
     BadgeState,
     CheckoutMethod,
     KioskDevice,
-    Site,
-    User,
     Visit,
     VisitImage,
     VisitKind,
     VisitStatus,
 )
-from portal.services import accounts, kiosk_devices, visitors
+from portal.services import kiosk_devices, visitors
 from portal.services.audit import Actor
 from portal.timezones import local_day_bounds
 from tests.browser.conftest import WATCH_CSP, _fail_if_unclean
-from tests.browser.live import ADMIN, CHROMIUM, CHROMIUM_ARGS, EMPLOYEE, sign_in, writing
+from tests.browser.live import (
+    ADMIN,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EMPLOYEE,
+    berlin,
+    person,
+    sign_in,
+    writing,
+)
 from tests.conftest import missing_service
 
 pytestmark = pytest.mark.browser
@@ -72,14 +79,6 @@ AGREEMENT = (
 
 
 # Arranging data in the live server's database ------------------------------------------------
-def berlin(session: Session) -> Site:
-    return session.scalars(select(Site).where(Site.slug == "berlin")).one()
-
-
-def person(session: Session, email: str) -> User:
-    found = accounts.find_by_email(session, email)
-    assert found is not None, email
-    return found
 
 
 def visit_of(session: Session, name: str) -> Visit:
